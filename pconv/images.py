@@ -1,0 +1,75 @@
+"""Photo and mask rules shared by every engine (DESIGN.md, "Images and masks").
+
+Pure Pillow and NumPy: no torch, so the API can use the same rules.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageOps
+
+HOLE_THRESHOLD = 128  # grey ≥ 128 is a hole (white = remove)
+
+# Modes that come back in their own mode; anything else comes back as RGB (or RGBA with transparency).
+KEPT_MODES = {"RGB", "RGBA", "L", "LA", "CMYK"}
+SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I;16N"}
+
+
+class InpaintError(ValueError):
+    """A bad input, with the stable code the service reports."""
+
+    code = "invalid_input"
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        if code:
+            self.code = code
+
+
+class MaskSizeMismatch(InpaintError):
+    code = "mask_size_mismatch"
+
+
+def upright(image: Image.Image) -> Image.Image:
+    """Apply EXIF orientation; the result carries no orientation tag, so it displays the same
+    everywhere. Keeps ``info`` (ICC profile and the like)."""
+    info = dict(image.info)
+    out = ImageOps.exif_transpose(image)
+    for key in ("icc_profile", "transparency", "dpi"):
+        if key in info and key not in out.info:
+            out.info[key] = info[key]
+    return out
+
+
+def output_mode(image: Image.Image) -> str:
+    """The mode the result keeps: the input's for the common modes, RGB(A) otherwise."""
+    if image.mode in KEPT_MODES:
+        return image.mode
+    has_alpha = image.mode in ("PA", "RGBa", "La") or "transparency" in image.info
+    return "RGBA" if has_alpha else "RGB"
+
+
+def mask_to_hole(mask: Image.Image) -> np.ndarray:
+    """The boolean hole (True = fill) of a mask image, DESIGN.md's convention: grey ≥ 128,
+    or the alpha channel when the colour channels are uniform (a painted layer)."""
+    if mask.mode == "P" and "transparency" in mask.info or mask.mode == "PA":
+        mask = mask.convert("RGBA")
+    if mask.mode in ("RGBA", "LA", "RGBa", "La"):
+        bands = np.asarray(mask)
+        colour, alpha = bands[..., :-1], bands[..., -1]
+        if colour.size == 0 or (colour == colour.reshape(-1)[0]).all():
+            return alpha >= HOLE_THRESHOLD
+        return np.asarray(mask.convert("L")) >= HOLE_THRESHOLD
+    if mask.mode in SIXTEEN_BIT:
+        return np.asarray(mask.convert("I")) >= HOLE_THRESHOLD * 257
+    if mask.mode != "L":
+        mask = mask.convert("L")
+    return np.asarray(mask) >= HOLE_THRESHOLD
+
+
+def check_mask_size(image_size: tuple[int, int], mask_size: tuple[int, int]) -> None:
+    if image_size != mask_size:
+        raise MaskSizeMismatch(
+            f"mask is {mask_size[0]}×{mask_size[1]} but the photo is {image_size[0]}×{image_size[1]} "
+            "(after EXIF orientation); they must match"
+        )

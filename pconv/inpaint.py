@@ -1,0 +1,237 @@
+"""Inpainting real photos of any size and mode: ``Inpainter``.
+
+An ``Inpainter`` applies DESIGN.md's image rules (orientation, modes, alpha,
+ICC profile, mask convention, bit-identical pixels outside the hole) and cuts
+the work into crops around the holes; a *filler* fills same-size RGB crops.
+The PConv network and OpenCV's two classical methods are fillers, so every
+engine follows the same rules through the same code.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+
+from .images import check_mask_size, mask_to_hole, output_mode, upright
+from .model import PConvUNet
+from .regions import Box, hole_boxes, plan_regions
+from .weights import DEFAULT_WEIGHTS, load_model, random_model
+
+log = logging.getLogger(__name__)
+
+ENGINES = ("pconv", "telea", "ns")
+
+
+class Filler(Protocol):
+    """Fills the holes of same-size RGB crops. ``stride``: crop sides are padded to a multiple;
+    ``min_side``: context the filler wants around a hole; ``window``: largest side it fills
+    at native resolution (larger regions are filled at reduced scale)."""
+
+    name: str
+    stride: int
+    min_side: int
+    window: int
+    margin: int
+
+    def fill_batch(self, images: np.ndarray, holes: np.ndarray) -> np.ndarray:
+        """images B×H×W×3 uint8, holes B×H×W bool → B×H×W×3 uint8 (hole pixels replaced)."""
+        ...
+
+
+class PConvFiller:
+    """The PConv UNet on CPU, or on CUDA with bf16/fp16 autocast."""
+
+    name = "pconv"
+
+    def __init__(self, model: PConvUNet, device: str | torch.device | None = None, window: int = 512) -> None:
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model = model.to(self.device).eval()
+        self.stride = model.config.stride
+        self.min_side = 256  # the training crop: context the network is used to
+        self.margin = 64
+        self.window = max(window, self.stride)
+        if self.device.type == "cuda":
+            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        else:
+            self.amp_dtype = None
+        self.metadata = getattr(model, "metadata", {})
+
+    @property
+    def trained(self) -> bool:
+        return bool(self.metadata.get("trained", False))
+
+    def fill_batch(self, images: np.ndarray, holes: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            image = torch.from_numpy(images).to(self.device).permute(0, 3, 1, 2).float().div_(255)
+            valid = torch.from_numpy(~holes).to(self.device).unsqueeze(1).float()
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+                pred = self.model.fill(image, valid)
+            pred = pred.float().clamp_(0, 1).mul_(255).round_().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        return np.where(holes[..., None], pred, images)
+
+
+class OpenCVFiller:
+    """OpenCV's Telea (fast marching) or Navier-Stokes inpainting: cheap, local, no model."""
+
+    stride = 1
+    min_side = 0
+    window = 4096
+
+    def __init__(self, method: str = "telea", radius: int = 3) -> None:
+        self.name = method
+        self.flag = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}[method]
+        self.radius = radius
+        self.margin = 4 * radius + 8
+
+    def fill_batch(self, images: np.ndarray, holes: np.ndarray) -> np.ndarray:
+        out = np.empty_like(images)
+        for i, (image, hole) in enumerate(zip(images, holes)):
+            filled = cv2.inpaint(image, hole.view(np.uint8), self.radius, self.flag)
+            out[i] = np.where(hole[..., None], filled, image)
+        return out
+
+
+def pad_to(image: np.ndarray, hole: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mirror-pad a crop (and its hole, so a mirrored hole stays a hole) at the bottom and right."""
+    ph, pw = height - image.shape[0], width - image.shape[1]
+    if ph == 0 and pw == 0:
+        return image, hole
+    return (
+        np.pad(image, ((0, ph), (0, pw), (0, 0)), mode="symmetric"),
+        np.pad(hole, ((0, ph), (0, pw)), mode="symmetric"),
+    )
+
+
+def padded_side(side: int, filler: Filler) -> int:
+    side = max(side, filler.min_side)
+    return -(-side // filler.stride) * filler.stride
+
+
+class Inpainter:
+    """Load once, then ``inpaint(image, mask)`` for PIL images of any size and mode.
+
+    >>> inpainter = Inpainter.load("pconv")          # the shipped weights
+    >>> result = inpainter.inpaint(photo, mask)      # mask: white (≥ 128) = remove
+    """
+
+    def __init__(self, filler: Filler) -> None:
+        self.filler = filler
+
+    @property
+    def engine(self) -> str:
+        return self.filler.name
+
+    @classmethod
+    def load(
+        cls,
+        engine: str = "pconv",
+        weights: str | Path | None = None,
+        device: str | None = None,
+        allow_random: bool = False,
+    ) -> "Inpainter":
+        """``weights`` defaults to the shipped file; a missing default file is an error unless
+        ``allow_random`` (then the model is random and says so)."""
+        if engine in ("telea", "ns"):
+            return cls(OpenCVFiller(engine))
+        if engine != "pconv":
+            raise ValueError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
+        path = Path(weights) if weights else DEFAULT_WEIGHTS
+        if path.is_file() or weights:
+            model = load_model(path)
+        elif allow_random:
+            model = random_model()
+        else:
+            raise FileNotFoundError(f"no weights at {path}: train some (python -m pconv.train) or pass weights=")
+        return cls(PConvFiller(model, device))
+
+    # -- photos ---------------------------------------------------------------------------
+
+    def inpaint(self, image: Image.Image, mask: Image.Image) -> Image.Image:
+        """The photo with its holes filled: upright (EXIF orientation applied), in the input's
+        mode (RGB, RGBA with its alpha, L, LA, CMYK; other modes as RGB or RGBA), ICC profile
+        kept, every pixel outside the hole identical to the upright input's."""
+        image, mask = upright(image), upright(mask)
+        check_mask_size(image.size, mask.size)
+        hole = mask_to_hole(mask)
+        return self.inpaint_hole(image, hole)
+
+    def inpaint_hole(self, image: Image.Image, hole: np.ndarray) -> Image.Image:
+        """As ``inpaint``, for an upright image and a boolean hole of its size."""
+        mode = output_mode(image)
+        if image.mode != mode:
+            image = image.convert(mode)
+        if not hole.any():
+            return image  # nothing to remove: the photo as it is, no model run
+        result = image.copy()
+        regions = plan_regions(
+            hole_boxes(hole), image.size, self.filler.margin, self.filler.min_side, self.filler.window
+        )
+        crops = [(crop, box, self._rgb_crop(image, crop), hole[crop.y0 : crop.y1, crop.x0 : crop.x1]) for crop, box in regions]
+        for (crop, box, _, crop_hole), filled in zip(crops, self.fill_crops([(c[2], c[3]) for c in crops])):
+            self._paste(result, filled, crop, box, crop_hole)
+        return result
+
+    @staticmethod
+    def _rgb_crop(image: Image.Image, box: Box) -> np.ndarray:
+        region = image.crop(tuple(box))
+        return np.asarray(region if region.mode == "RGB" else region.convert("RGB"))
+
+    @staticmethod
+    def _paste(result: Image.Image, filled: np.ndarray, crop: Box, box: Box, crop_hole: np.ndarray) -> None:
+        """Write the crop's fill into ``result`` at the pixels of the hole box that are holes,
+        converted to the result's mode; alpha is never touched."""
+        inner = (slice(box.y0 - crop.y0, box.y1 - crop.y0), slice(box.x0 - crop.x0, box.x1 - crop.x0))
+        patch = Image.fromarray(np.ascontiguousarray(filled[inner]))
+        where = Image.fromarray(np.ascontiguousarray(crop_hole[inner]).view(np.uint8) * 255)
+        if result.mode in ("RGBA", "LA"):
+            # fill the colour bands only: the alpha of a hole pixel stays what it was
+            bands = list(result.crop(tuple(box)).split())
+            colour = patch.convert("L") if result.mode == "LA" else patch
+            patch = Image.merge(result.mode, [*colour.split(), bands[-1]])
+        elif result.mode != "RGB":
+            patch = patch.convert(result.mode)
+        result.paste(patch, (box.x0, box.y0), where)
+
+    # -- crops ----------------------------------------------------------------------------
+
+    def fill_crops(self, crops: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
+        """Fill RGB uint8 crops of any sizes; crops that pad to the same size share one batch.
+        A crop larger than the filler's window is filled at reduced scale and only its hole
+        is upsampled back."""
+        filler = self.filler
+        prepared = []  # (padded image, padded hole, original size, scale-down or None)
+        for image, hole in crops:
+            h, w = hole.shape
+            small = None
+            if max(h, w) > filler.window:
+                scale = filler.window / max(h, w)
+                size = (max(1, round(w * scale)), max(1, round(h * scale)))
+                small = size
+                image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+                # a reduced pixel is a hole if any hole pixel falls in it
+                hole = cv2.resize(hole.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0
+            ph, pw = padded_side(hole.shape[0], filler), padded_side(hole.shape[1], filler)
+            prepared.append((*pad_to(image, hole, ph, pw), (h, w), small))
+        groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+        for i, (image, _, _, _) in enumerate(prepared):
+            groups[image.shape[:2]].append(i)
+        outputs: list[np.ndarray | None] = [None] * len(crops)
+        for indices in groups.values():
+            filled = filler.fill_batch(
+                np.stack([prepared[i][0] for i in indices]), np.stack([prepared[i][1] for i in indices])
+            )
+            for i, out in zip(indices, filled):
+                _, small_hole, (h, w), small = prepared[i]
+                if small is not None:
+                    out = cv2.resize(out[: small[1], : small[0]], (w, h), interpolation=cv2.INTER_CUBIC)
+                    image, hole = crops[i]
+                    out = np.where(hole[..., None], out, image)
+                outputs[i] = out[:h, :w]
+        return outputs

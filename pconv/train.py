@@ -1,0 +1,176 @@
+"""Train the PConv UNet: ``python -m pconv.train --data PHOTOS --out RUN_DIR``.
+
+Two phases, as the paper: Adam at 2e-4, then fine-tuning at 5e-5 with the
+encoder's BatchNorm frozen. Resumable: the run directory holds ``checkpoint.pt``
+(model, optimiser, step, RNG; read back with ``weights_only=True``) and the
+latest ``model.safetensors``. SIGTERM or Ctrl-C saves and stops cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from .data import PhotoHoles, list_photos
+from .losses import InpaintingLoss, LossWeights
+from .model import PConvUNet, PConvUNetConfig
+from .weights import save_model
+
+log = logging.getLogger("pconv.train")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m pconv.train", description=__doc__.split("\n")[0])
+    p.add_argument("--data", required=True, help="folder of training photos")
+    p.add_argument("--out", required=True, help="run directory (checkpoints, model, log)")
+    p.add_argument("--size", type=int, default=256, help="training crop side")
+    p.add_argument("--layers", type=int, default=7)
+    p.add_argument("--width", type=float, default=1.0)
+    p.add_argument("--upsampling", default="nearest", choices=["nearest", "bilinear"])
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--steps", type=int, default=100_000, help="steps of the first phase")
+    p.add_argument("--finetune-steps", type=int, default=0, help="steps of the fine-tuning phase after it")
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--finetune-lr", type=float, default=5e-5)
+    p.add_argument("--vgg", help="VGG16 weights file (torchvision format) for the perceptual and style terms")
+    for name, default in asdict(LossWeights()).items():
+        p.add_argument(f"--w-{name}", type=float, default=default, help=f"weight of the {name} term")
+    p.add_argument("--hole-max", type=float, default=0.6)
+    p.add_argument("--checkpoint-minutes", type=float, default=10.0)
+    p.add_argument("--max-minutes", type=float, default=0, help="stop (with a checkpoint) after this long; 0 = no limit")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads; 0 = torch's default")
+    p.add_argument("--workers", type=int, default=1, help="data loader processes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    return p.parse_args(argv)
+
+
+class Stopper:
+    """Turns SIGTERM and SIGINT into a flag the loop checks between steps."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        signal.signal(signal.SIGTERM, self._set)
+        signal.signal(signal.SIGINT, self._set)
+
+    def _set(self, *_):
+        self.requested = True
+
+
+def checkpoint(out: Path, model, optimizer, step: int, images: int, args, losses: dict) -> None:
+    state = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "step": step,
+        "images": images,
+        "torch_rng": torch.get_rng_state(),
+    }
+    tmp = out / "checkpoint.pt.tmp"
+    torch.save(state, tmp)
+    tmp.replace(out / "checkpoint.pt")  # never leave a half-written checkpoint
+    meta = {
+        "training": {
+            "steps": step,
+            "images_seen": images,
+            "data": str(args.data),
+            "size": args.size,
+            "batch": args.batch,
+            "phase": "finetune" if step > args.steps else "main",
+            "loss_weights": {k[2:]: v for k, v in vars(args).items() if k.startswith("w_")},
+            "vgg": bool(args.vgg),
+            "last_losses": {k: round(float(v), 5) for k, v in losses.items()},
+        }
+    }
+    save_model(model, out / "model.safetensors", meta)
+
+
+def train(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    device = torch.device(args.device)
+    config = PConvUNetConfig(layers=args.layers, width=args.width, upsampling=args.upsampling)
+    if args.size % config.stride:
+        raise SystemExit(f"--size must be a multiple of {config.stride} for {args.layers} layers")
+    model = PConvUNet(config).to(device)
+    weights = LossWeights(**{k[2:]: v for k, v in vars(args).items() if k.startswith("w_")})
+    criterion = InpaintingLoss(weights, vgg_weights=args.vgg).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    step = images = 0
+    ckpt_path = out / "checkpoint.pt"
+    if ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, images = state["step"], state["images"]
+        torch.set_rng_state(state["torch_rng"])
+        log.info("resumed from %s at step %d (%d images)", ckpt_path, step, images)
+    (out / "args.json").write_text(json.dumps(vars(args), indent=1))
+
+    total_steps = args.steps + args.finetune_steps
+    sources = {k: len(v) for k, v in list_photos(args.data).items()}
+    log.info("data: %s", sources)
+    # a fresh seed per resume so a restarted run does not replay the same crops
+    data = PhotoHoles(args.data, args.size, seed=args.seed + step, hole_range=(0.01, args.hole_max))
+    loader = torch.utils.data.DataLoader(
+        data, batch_size=args.batch, num_workers=args.workers, persistent_workers=args.workers > 0
+    )
+    stopper = Stopper()
+    started = last_ckpt = time.monotonic()
+    losses: dict = {}
+    bar = tqdm(total=total_steps, initial=step, unit="step", dynamic_ncols=True, mininterval=5)
+    log_file = (out / "log.jsonl").open("a")
+    model.train()
+    phase = None
+    for image, valid in loader:
+        if step >= total_steps or stopper.requested:
+            break
+        if args.max_minutes and time.monotonic() - started > args.max_minutes * 60:
+            break
+        now_phase = "finetune" if step >= args.steps else "main"
+        if now_phase != phase:
+            phase = now_phase
+            model.set_finetune(phase == "finetune")
+            for group in optimizer.param_groups:
+                group["lr"] = args.finetune_lr if phase == "finetune" else args.lr
+        t0 = time.monotonic()
+        image, valid = image.to(device), valid.to(device)
+        out_img = model.fill(image, valid)
+        loss, losses = criterion(out_img, image, valid)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        step += 1
+        images += image.shape[0]
+        rate = image.shape[0] / (time.monotonic() - t0)
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.4f}", img_s=f"{rate:.1f}", **{k: f"{v.item():.4f}" for k, v in losses.items()})
+        if step % 50 == 0:
+            log_file.write(json.dumps({"step": step, "images": images, "loss": loss.item(), "img_s": rate,
+                                       "phase": phase, **{k: v.item() for k, v in losses.items()}}) + "\n")
+            log_file.flush()
+        if time.monotonic() - last_ckpt > args.checkpoint_minutes * 60:
+            checkpoint(out, model, optimizer, step, images, args, losses)
+            last_ckpt = time.monotonic()
+    bar.close()
+    checkpoint(out, model, optimizer, step, images, args, losses)
+    log.info("stopped at step %d (%d images); model in %s", step, images, out / "model.safetensors")
+    return 0
+
+
+def main(argv=None) -> int:
+    return train(parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
