@@ -57,7 +57,7 @@ def mask_to_hole(mask: Image.Image) -> np.ndarray:
     if mask.mode in ("RGBA", "LA", "RGBa", "La"):
         bands = np.asarray(mask)
         colour, alpha = bands[..., :-1], bands[..., -1]
-        if colour.size == 0 or (colour == colour.reshape(-1)[0]).all():
+        if colour.size == 0 or (colour == colour[0, 0]).all():
             return alpha >= HOLE_THRESHOLD
         return np.asarray(mask.convert("L")) >= HOLE_THRESHOLD
     if mask.mode in SIXTEEN_BIT:
@@ -73,3 +73,39 @@ def check_mask_size(image_size: tuple[int, int], mask_size: tuple[int, int]) -> 
             f"mask is {mask_size[0]}×{mask_size[1]} but the photo is {image_size[0]}×{image_size[1]} "
             "(after EXIF orientation); they must match"
         )
+
+
+FORMATS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
+_SUFFIX_FORMAT = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP"}
+
+
+def format_for_path(path: str) -> str:
+    for suffix, fmt in _SUFFIX_FORMAT.items():
+        if str(path).lower().endswith(suffix):
+            return fmt
+    raise InpaintError(f"cannot tell the output format from {path!r}: use .jpg, .png or .webp", "unsupported_format")
+
+
+def encode(image: Image.Image, fp, fmt: str) -> None:
+    """Write ``image`` as JPEG, PNG or WebP, keeping its ICC profile and EXIF (orientation
+    already applied). Modes the format cannot hold are refused rather than silently changed."""
+    fmt = fmt.upper()
+    params: dict = {}
+    for key in ("icc_profile", "exif"):
+        if image.info.get(key):
+            params[key] = image.info[key]
+    if fmt == "JPEG":
+        if image.mode not in ("RGB", "L", "CMYK"):
+            raise InpaintError(f"JPEG cannot hold a {image.mode} image; write PNG or WebP", "unsupported_format")
+        params.update(quality=95, subsampling=0)
+    elif fmt == "PNG":
+        params.update(compress_level=3)  # most of level 9's size at a fraction of its time
+        if "transparency" in image.info and image.mode in ("L", "RGB", "P"):
+            params["transparency"] = image.info["transparency"]
+    elif fmt == "WEBP":
+        if image.mode not in ("RGB", "RGBA"):
+            image = image.convert("RGBA" if "A" in image.mode else "RGB")
+        params.update(quality=95, method=4)
+    else:
+        raise InpaintError(f"unsupported output format {fmt}", "unsupported_format")
+    image.save(fp, format=fmt, **params)

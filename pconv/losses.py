@@ -108,8 +108,9 @@ class VGG16Features(nn.Module):
         from .weights import load_state_dict
 
         vgg = vgg16(weights=None)
-        state = load_state_dict(weights_path)
-        vgg.load_state_dict(state)
+        # only the convolutional part is used: a file with just ``features.*`` is enough
+        state = {k.removeprefix("features."): v for k, v in load_state_dict(weights_path).items()}
+        vgg.features.load_state_dict({k: v for k, v in state.items() if not k.startswith("classifier.")})
         self.stages = nn.ModuleList(
             vgg.features[start:end] for start, end in zip((0,) + VGG_POOL_ENDS[:-1], VGG_POOL_ENDS)
         )

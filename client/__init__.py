@@ -1,0 +1,1 @@
+"""The ``sneaky`` command line (and, later, the Python SDK)."""

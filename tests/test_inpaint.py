@@ -1,0 +1,249 @@
+"""Inpainter on real PIL photos: DESIGN.md's image rules, for every engine."""
+
+import io
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image, ImageCms
+
+from pconv.images import MaskSizeMismatch, mask_to_hole
+from pconv.inpaint import Inpainter, OpenCVFiller
+
+PHOTO = "../shared/datasets/photos/eval/kodak_kodim23.jpg"
+
+
+def photo(w, h, mode="RGB", seed=0):
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    rgb = np.stack([(x * 255 // max(1, w - 1)), (y * 255 // max(1, h - 1)), ((x + y) % 256)], -1).astype(np.uint8)
+    rgb = np.clip(rgb.astype(int) + rng.integers(-10, 10, rgb.shape), 0, 255).astype(np.uint8)
+    image = Image.fromarray(rgb)
+    if mode == "RGBA":
+        image.putalpha(Image.fromarray(rng.integers(0, 256, (h, w), dtype=np.uint8)))
+    elif mode == "LA":
+        image = image.convert("L")
+        image.putalpha(Image.fromarray(rng.integers(0, 256, (h, w), dtype=np.uint8)))
+    elif mode != "RGB":
+        image = image.convert(mode)
+    return image
+
+
+def rect_mask(w, h, box):
+    m = np.zeros((h, w), np.uint8)
+    x0, y0, x1, y1 = box
+    m[y0:y1, x0:x1] = 255
+    return Image.fromarray(m)
+
+
+def outside_unchanged(before: Image.Image, after: Image.Image, hole: np.ndarray) -> bool:
+    a, b = np.asarray(before), np.asarray(after)
+    return a.shape == b.shape and bool((a[~hole] == b[~hole]).all())
+
+
+@pytest.fixture(params=["pconv", "telea", "ns"])
+def inpainter(request, pconv_inpainter):
+    return pconv_inpainter if request.param == "pconv" else Inpainter.load(request.param)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA", "CMYK"])
+def test_modes_are_kept_and_outside_is_identical(inpainter, mode):
+    image = photo(203, 151, mode)
+    mask = rect_mask(203, 151, (40, 30, 90, 70))
+    out = inpainter.inpaint(image, mask)
+    hole = mask_to_hole(mask)
+    assert out.size == image.size and out.mode == mode
+    assert outside_unchanged(image, out, hole)
+    colour = np.asarray(out.convert("RGB"))[hole]
+    assert not np.array_equal(colour, np.asarray(image.convert("RGB"))[hole])  # the hole was filled
+    if "A" in mode:  # alpha untouched, in the hole too
+        assert np.array_equal(np.asarray(out)[..., -1], np.asarray(image)[..., -1])
+
+
+def test_palette_image_comes_back_as_rgb(inpainter):
+    image = photo(64, 48).quantize(32)
+    mask = rect_mask(64, 48, (10, 10, 20, 20))
+    out = inpainter.inpaint(image, mask)
+    assert out.mode == "RGB" and outside_unchanged(image.convert("RGB"), out, mask_to_hole(mask))
+
+
+def test_empty_mask_returns_photo_without_running_the_engine():
+    class Exploding(OpenCVFiller):
+        def fill_batch(self, images, holes):
+            raise AssertionError("the engine must not run for an empty mask")
+
+    image = photo(50, 40)
+    out = Inpainter(Exploding()).inpaint(image, Image.new("L", (50, 40), 127))  # 127 < 128: not a hole
+    assert np.array_equal(np.asarray(out), np.asarray(image))
+
+
+def test_full_mask_fills_everything(inpainter):
+    image = photo(130, 70)
+    out = inpainter.inpaint(image, Image.new("L", (130, 70), 255))
+    assert out.size == (130, 70) and out.mode == "RGB"
+
+
+def test_mask_size_mismatch():
+    with pytest.raises(MaskSizeMismatch) as err:
+        Inpainter.load("telea").inpaint(photo(50, 40), Image.new("L", (40, 50), 255))
+    assert err.value.code == "mask_size_mismatch"
+
+
+def test_exif_rotated_photo(inpainter):
+    """A JPEG stored landscape with orientation 6 (rotate 90° to display): the mask is drawn on
+    what the user sees (portrait), and the result comes back upright, without the tag."""
+    stored = photo(120, 80)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    stored.save(buf, "JPEG", exif=exif, quality=95)
+    buf.seek(0)
+    image = Image.open(buf)
+    assert image.size == (120, 80)
+    mask = rect_mask(80, 120, (10, 70, 30, 100))  # portrait, as displayed
+    out = inpainter.inpaint(image, mask)
+    assert out.size == (80, 120)
+    assert out.getexif().get(0x0112) in (None, 1)
+    upright = np.asarray(Image.open(buf).transpose(Image.Transpose.ROTATE_270))
+    hole = mask_to_hole(mask)
+    assert (np.asarray(out)[~hole] == upright[~hole]).all()
+    with pytest.raises(MaskSizeMismatch):  # the stored (unrotated) size is refused
+        inpainter.inpaint(image, rect_mask(120, 80, (0, 0, 5, 5)))
+
+
+def test_icc_profile_is_kept():
+    image = photo(40, 30)
+    image.info["icc_profile"] = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    out = Inpainter.load("telea").inpaint(image, rect_mask(40, 30, (5, 5, 10, 10)))
+    assert out.info.get("icc_profile") == image.info["icc_profile"]
+
+
+@pytest.mark.parametrize(
+    "mask_mode,expect",
+    [("L", [False, False, True, True]), ("1", [False, False, True, True]), ("RGB", [False, False, True, True])],
+)
+def test_mask_grey_threshold(mask_mode, expect):
+    grey = Image.fromarray(np.array([[0, 127, 128, 255]], np.uint8))
+    assert mask_to_hole(grey.convert(mask_mode)).ravel().tolist() == expect
+
+
+def test_rgba_mask_with_uniform_colour_uses_alpha():
+    layer = Image.new("RGBA", (4, 1), (255, 0, 0, 0))
+    layer.putpixel((2, 0), (255, 0, 0, 200))
+    assert mask_to_hole(layer).ravel().tolist() == [False, False, True, False]
+    # colour varies: the grey value decides, not alpha
+    painted = Image.new("RGBA", (2, 1), (0, 0, 0, 255))
+    painted.putpixel((1, 0), (255, 255, 255, 255))
+    assert mask_to_hole(painted).ravel().tolist() == [False, True]
+
+
+def test_sixteen_bit_mask():
+    m = Image.fromarray(np.array([[0, 30000, 40000, 65535]], np.uint16))
+    assert mask_to_hole(m).ravel().tolist() == [False, False, True, True]
+
+
+@pytest.mark.parametrize("size", [(1, 1), (3, 250), (257, 129), (511, 333)])
+def test_odd_sizes_through_pconv(pconv_inpainter, size):
+    w, h = size
+    image = photo(w, h)
+    hole = np.zeros((h, w), bool)
+    hole[h // 3 : h // 3 + max(1, h // 4), w // 3 : w // 3 + max(1, w // 4)] = True
+    out = pconv_inpainter.inpaint(image, Image.fromarray(hole.view(np.uint8) * 255))
+    assert out.size == size and outside_unchanged(image, out, hole)
+
+
+def test_hole_larger_than_window_is_filled_at_reduced_scale(tiny_weights):
+    inp = Inpainter.load("pconv", weights=tiny_weights)
+    inp.filler.window = 256
+    seen = []
+    fill = inp.filler.fill_batch
+    inp.filler.fill_batch = lambda images, holes: seen.append(images.shape) or fill(images, holes)
+    image = photo(700, 400)
+    mask = rect_mask(700, 400, (20, 20, 680, 380))
+    out = inp.inpaint(image, mask)
+    assert all(max(shape[1:3]) <= 256 for shape in seen)
+    assert out.size == (700, 400) and outside_unchanged(image, out, mask_to_hole(mask))
+
+
+def test_far_apart_holes_are_filled_in_separate_crops_and_batched(pconv_inpainter):
+    seen = []
+    filler = pconv_inpainter.filler
+    fill = filler.fill_batch
+    filler.fill_batch = lambda images, holes: seen.append(images.shape) or fill(images, holes)
+    try:
+        image = photo(1600, 900)
+        m = np.zeros((900, 1600), np.uint8)
+        m[50:60, 50:70] = 255  # three small holes far apart, same crop size once padded
+        m[800:830, 1500:1520] = 255
+        m[400:420, 800:830] = 255
+        out = pconv_inpainter.inpaint(image, Image.fromarray(m))
+    finally:
+        filler.fill_batch = fill
+    assert seen == [(3, 256, 256, 3)]  # one forward pass for the three crops, not the whole photo
+    assert outside_unchanged(image, out, m >= 128)
+
+
+def test_batched_crops_equal_single_crops(pconv_inpainter):
+    rng = np.random.default_rng(0)
+    crops = [(np.asarray(photo(256, 256, seed=i)), rng.random((256, 256)) > 0.7) for i in range(3)]
+    together = pconv_inpainter.fill_crops(crops)
+    alone = [pconv_inpainter.fill_crops([c])[0] for c in crops]
+    for a, b in zip(together, alone):
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
+def test_missing_default_weights(monkeypatch, tmp_path):
+    from pconv import inpaint
+    from pconv.weights import RandomWeightsWarning
+
+    monkeypatch.setattr(inpaint, "DEFAULT_WEIGHTS", tmp_path / "absent.safetensors")
+    with pytest.raises(FileNotFoundError, match="no weights"):
+        Inpainter.load("pconv")
+    with pytest.warns(RandomWeightsWarning):
+        inp = Inpainter.load("pconv", allow_random=True)
+    assert inp.filler.trained is False
+
+
+def test_unknown_engine():
+    with pytest.raises(ValueError, match="unknown engine"):
+        Inpainter.load("magic")
+
+
+modes = st.sampled_from(["RGB", "RGBA", "L", "LA", "P"])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    w=st.integers(1, 300),
+    h=st.integers(1, 300),
+    mode=modes,
+    seed=st.integers(0, 2**16),
+    density=st.floats(0.0, 1.0),
+    engine=st.sampled_from(["pconv", "telea"]),
+)
+def test_property_outside_hole_unchanged(pconv_inpainter, w, h, mode, seed, density, engine):
+    inpainter = pconv_inpainter if engine == "pconv" else Inpainter.load("telea")
+    image = photo(w, h, "RGB" if mode == "P" else mode, seed)
+    if mode == "P":
+        image = image.quantize(64)
+    rng = np.random.default_rng(seed)
+    hole = rng.random((h, w)) < density * 0.5
+    if rng.random() < 0.5:  # and a blob, so holes are not only speckle
+        y, x = rng.integers(0, h), rng.integers(0, w)
+        hole[y : y + 40, x : x + 60] = True
+    out = inpainter.inpaint(image, Image.fromarray(hole.view(np.uint8) * 255))
+    expected = image.convert("RGB") if mode == "P" else image
+    assert out.size == (w, h)
+    assert out.mode == expected.mode
+    assert outside_unchanged(expected, out, hole)
+
+
+def test_real_photo_with_every_engine(inpainter):
+    image = Image.open(PHOTO)
+    w, h = image.size
+    mask = rect_mask(w, h, (w // 3, h // 3, w // 3 + 60, h // 3 + 40))
+    out = inpainter.inpaint(image, mask)
+    hole = mask_to_hole(mask)
+    assert outside_unchanged(image.convert("RGB"), out, hole)
