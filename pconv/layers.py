@@ -82,9 +82,10 @@ class PartialConv2d(nn.Conv2d):
         raw = F.conv2d(xm, self.weight, None, self.stride, self.padding, self.dilation)
         # out = Wᵀ(X⊙M)·sum(1)/sum(M) + b where sum(M) > 0, else 0
         scale = (self.window_size / valid_count.clamp(min=1.0)) * new_mask
-        out = raw * scale.to(raw.dtype)
+        # in place: the convolution's backward needs its input, not its output
+        out = raw.mul_(scale.to(raw.dtype))
         if self.bias is not None:
-            out = out + self.bias.view(1, -1, 1, 1) * new_mask.to(out.dtype)
+            out = out.addcmul_(self.bias.view(1, -1, 1, 1).to(out.dtype), new_mask.to(out.dtype))
         return out, new_mask.to(xm.dtype)
 
     def update_mask(self, planes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

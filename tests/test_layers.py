@@ -117,3 +117,20 @@ def test_mask_count_is_exact_under_autocast():
         count, new_mask = layer.update_mask(mask)
     assert count.dtype == torch.float32
     assert count[0, 0, 1, 1].item() == 512 * 8
+
+
+def test_gradients_equal_reference():
+    gen = torch.Generator().manual_seed(3)
+    layer = PartialConv2d(5, 4, 3, bias=True, mask_groups=(2, 3))
+    a = torch.randn(1, 2, 8, 8, generator=gen, requires_grad=True)
+    b = torch.randn(1, 3, 8, 8, generator=gen, requires_grad=True)
+    ma, mb = random_mask(gen, 1, 8, 8, "random"), random_mask(gen, 1, 8, 8, "random")
+    out, _ = layer((a, b), (ma, mb))
+    (out**2).sum().backward()
+    grads = a.grad.clone(), b.grad.clone(), layer.weight.grad.clone(), layer.bias.grad.clone()
+    a.grad = b.grad = layer.weight.grad = layer.bias.grad = None
+    full = torch.cat([ma.expand(-1, 2, -1, -1), mb.expand(-1, 3, -1, -1)], 1)
+    ref, _ = reference_pconv(torch.cat([a, b], 1), full, layer.weight, layer.bias, 1, 1)
+    (ref**2).sum().backward()
+    for mine, theirs in zip(grads, (a.grad, b.grad, layer.weight.grad, layer.bias.grad)):
+        assert (mine - theirs).abs().max().item() <= 1e-4

@@ -1,0 +1,100 @@
+"""`sneaky inpaint`: works locally, and every bad input gets a clear message and a non-zero exit."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def run(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "client.cli", "inpaint", *map(str, args)], capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture
+def files(tmp_path):
+    rng = np.random.default_rng(0)
+    photo = tmp_path / "photo.png"
+    Image.fromarray(rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)).save(photo)
+    mask = np.zeros((60, 80), np.uint8)
+    mask[20:30, 30:50] = 255
+    mask_path = tmp_path / "mask.png"
+    Image.fromarray(mask).save(mask_path)
+    return photo, mask_path, tmp_path
+
+
+@pytest.mark.parametrize("engine", ["telea", "pconv"])
+def test_inpaint_writes_result(files, engine, tiny_weights):
+    photo, mask, tmp = files
+    out = tmp / "out.png"
+    extra = ["--weights", tiny_weights] if engine == "pconv" else []
+    res = run(photo, "--mask", mask, "-o", out, "--engine", engine, *extra)
+    assert res.returncode == 0, res.stderr
+    assert f"80×60 RGB PNG ({engine})" in res.stdout
+    before, after = np.asarray(Image.open(photo)), np.asarray(Image.open(out))
+    hole = np.asarray(Image.open(mask)) >= 128
+    assert (before[~hole] == after[~hole]).all() and (before[hole] != after[hole]).any()
+
+
+def test_jpeg_output(files):
+    photo, mask, tmp = files
+    res = run(photo, "--mask", mask, "-o", tmp / "out.jpg", "--engine", "telea")
+    assert res.returncode == 0, res.stderr
+    assert Image.open(tmp / "out.jpg").format == "JPEG"
+
+
+def test_missing_photo(files):
+    _, mask, tmp = files
+    res = run(tmp / "nope.jpg", "--mask", mask, "-o", tmp / "o.png", "--engine", "telea")
+    assert res.returncode != 0 and "photo not found" in res.stderr
+
+
+def test_not_an_image(files):
+    _, mask, tmp = files
+    fake = tmp / "fake.jpg"
+    fake.write_text("hello, I am text")
+    res = run(fake, "--mask", mask, "-o", tmp / "o.png", "--engine", "telea")
+    assert res.returncode != 0 and "is not an image" in res.stderr
+
+
+def test_truncated_image(files):
+    photo, mask, tmp = files
+    cut = tmp / "cut.png"
+    cut.write_bytes(photo.read_bytes()[:400])
+    res = run(cut, "--mask", mask, "-o", tmp / "o.png", "--engine", "telea")
+    assert res.returncode != 0 and "damaged or truncated" in res.stderr
+
+
+def test_size_mismatch(files):
+    photo, _, tmp = files
+    small = tmp / "small.png"
+    Image.new("L", (10, 10), 255).save(small)
+    res = run(photo, "--mask", small, "-o", tmp / "o.png", "--engine", "telea")
+    assert res.returncode != 0 and "mask is 10×10 but the photo is 80×60" in res.stderr
+    assert not (tmp / "o.png").exists()
+
+
+def test_unknown_output_format(files):
+    photo, mask, tmp = files
+    res = run(photo, "--mask", mask, "-o", tmp / "o.tiff", "--engine", "telea")
+    assert res.returncode != 0 and "cannot tell the output format" in res.stderr
+
+
+def test_bad_weights_file(files):
+    photo, mask, tmp = files
+    bogus = tmp / "w.safetensors"
+    bogus.write_bytes(b"\x00" * 64)
+    res = run(photo, "--mask", mask, "-o", tmp / "o.png", "--weights", bogus)
+    assert res.returncode != 0 and "is not a safetensors file" in res.stderr
+
+
+def test_rgba_to_jpeg_is_refused_clearly(files):
+    _, mask, tmp = files
+    rgba = tmp / "rgba.png"
+    Image.new("RGBA", (80, 60), (10, 20, 30, 128)).save(rgba)
+    res = run(rgba, "--mask", mask, "-o", tmp / "o.jpg", "--engine", "telea")
+    assert res.returncode != 0 and "JPEG cannot hold a RGBA image" in res.stderr
+    assert not (tmp / "o.jpg").exists()
