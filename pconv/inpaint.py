@@ -39,6 +39,7 @@ class Filler(Protocol):
     min_side: int
     window: int
     margin: int
+    batch_size: int
 
     def fill_batch(self, images: np.ndarray, holes: np.ndarray) -> np.ndarray:
         """images B×H×W×3 uint8, holes B×H×W bool → B×H×W×3 uint8 (hole pixels replaced)."""
@@ -57,6 +58,7 @@ class PConvFiller:
         self.min_side = 256  # the training crop: context the network is used to
         self.margin = 64
         self.window = max(window, self.stride)
+        self.batch_size = 16 if self.device.type == "cuda" else 4
         if self.device.type == "cuda":
             self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         else:
@@ -83,6 +85,7 @@ class OpenCVFiller:
     stride = 1
     min_side = 0
     window = 4096
+    batch_size = 8
 
     def __init__(self, method: str = "telea", radius: int = 3) -> None:
         self.name = method
@@ -170,12 +173,17 @@ class Inpainter:
         if not hole.any():
             return image  # nothing to remove: the photo as it is, no model run
         result = image.copy()
-        regions = plan_regions(
-            hole_boxes(hole), image.size, self.filler.margin, self.filler.min_side, self.filler.window
-        )
-        crops = [(crop, box, self._rgb_crop(image, crop), hole[crop.y0 : crop.y1, crop.x0 : crop.x1]) for crop, box in regions]
-        for (crop, box, _, crop_hole), filled in zip(crops, self.fill_crops([(c[2], c[3]) for c in crops])):
-            self._paste(result, filled, crop, box, crop_hole)
+        filler = self.filler
+        boxes = hole_boxes(hole, join=filler.margin // 2)
+        regions = plan_regions(boxes, image.size, filler.margin, filler.min_side, filler.window)
+        # same padded size next to each other, so they share forward passes; chunks bound memory
+        regions.sort(key=lambda r: (padded_side(r[0].height, filler), padded_side(r[0].width, filler)))
+        for start in range(0, len(regions), filler.batch_size):
+            chunk = regions[start : start + filler.batch_size]
+            holes = [hole[crop.y0 : crop.y1, crop.x0 : crop.x1] for crop, _ in chunk]
+            filled = self.fill_crops([(self._rgb_crop(image, crop), h) for (crop, _), h in zip(chunk, holes)])
+            for (crop, box), crop_hole, out in zip(chunk, holes, filled):
+                self._paste(result, out, crop, box, crop_hole)
         return result
 
     @staticmethod

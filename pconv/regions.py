@@ -33,20 +33,25 @@ class Box(NamedTuple):
         return Box(min(self.x0, other.x0), min(self.y0, other.y0), max(self.x1, other.x1), max(self.y1, other.y1))
 
 
-def hole_boxes(hole: np.ndarray) -> list[Box]:
-    """Bounding boxes of the hole's connected regions (8-connected), on blocks for huge masks
-    (a block box can only be larger than the exact one, never miss a hole pixel)."""
+def hole_boxes(hole: np.ndarray, join: int = 0) -> list[Box]:
+    """Boxes around the hole's regions; holes closer than ``2 × join`` pixels share a region
+    (so a speckled mask gives a few crops, not one per speck). Runs on blocks for huge masks:
+    a block box can only be larger than the exact one, never miss a hole pixel."""
     h, w = hole.shape
     block = max(1, int(np.ceil(np.sqrt(h * w / MAX_LABEL_CELLS))))
     grid = hole
     if block > 1:
         grid = np.logical_or.reduceat(hole, np.arange(0, h, block), axis=0)
         grid = np.logical_or.reduceat(grid, np.arange(0, w, block), axis=1)
-    count, _, stats, _ = cv2.connectedComponentsWithStats(grid.view(np.uint8), connectivity=8)
+    grid = grid.view(np.uint8)
+    radius = -(-join // block)
+    if radius:
+        grid = cv2.dilate(grid, np.ones((2 * radius + 1, 2 * radius + 1), np.uint8))
+    count, _, stats, _ = cv2.connectedComponentsWithStats(grid, connectivity=8)
     boxes = []
     for x, y, bw, bh, _area in stats[1:count]:
         boxes.append(Box(x * block, y * block, min(w, (x + bw) * block), min(h, (y + bh) * block)))
-    return boxes
+    return merge_overlapping(boxes)
 
 
 def _context_span(lo: int, hi: int, limit: int, margin: int, min_side: int, window: int) -> tuple[int, int]:
@@ -80,12 +85,12 @@ def merge_overlapping(boxes: list[Box]) -> list[Box]:
 def plan_regions(
     holes: list[Box], size: tuple[int, int], margin: int, min_side: int, window: int
 ) -> list[tuple[Box, Box]]:
-    """(crop, hole box) pairs. Hole boxes never overlap, so each hole pixel is written by
+    """(crop, hole box) pairs for non-overlapping hole boxes (``hole_boxes``), so each hole pixel is written by
     exactly one region; crops (hole box plus context) may overlap, as a crop treats every
     hole pixel inside it as unknown, whichever region owns it."""
     width, height = size
     regions = []
-    for hole in merge_overlapping(holes):
+    for hole in holes:
         x0, x1 = _context_span(hole.x0, hole.x1, width, margin, min_side, window)
         y0, y1 = _context_span(hole.y0, hole.y1, height, margin, min_side, window)
         regions.append((Box(x0, y0, x1, y1), hole))

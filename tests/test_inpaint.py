@@ -1,7 +1,7 @@
 """Inpainter on real PIL photos: DESIGN.md's image rules, for every engine."""
 
 import io
-import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +12,7 @@ from PIL import Image, ImageCms
 from pconv.images import MaskSizeMismatch, mask_to_hole
 from pconv.inpaint import Inpainter, OpenCVFiller
 
-PHOTO = "../shared/datasets/photos/eval/kodak_kodim23.jpg"
+PHOTO = Path(__file__).resolve().parents[2] / "shared/datasets/photos/eval/kodak_kodim23.jpg"
 
 
 def photo(w, h, mode="RGB", seed=0):
@@ -185,6 +185,40 @@ def test_far_apart_holes_are_filled_in_separate_crops_and_batched(pconv_inpainte
     assert outside_unchanged(image, out, m >= 128)
 
 
+def test_speckled_mask_gives_few_crops(pconv_inpainter):
+    """Thousands of one-pixel specks must not become thousands of crops (nor a batch of them)."""
+    seen = []
+    filler = pconv_inpainter.filler
+    fill = filler.fill_batch
+    filler.fill_batch = lambda images, holes: seen.append(images.shape) or fill(images, holes)
+    try:
+        rng = np.random.default_rng(1)
+        hole = rng.random((300, 300)) < 0.3
+        image = photo(300, 300)
+        out = pconv_inpainter.inpaint(image, Image.fromarray(hole.view(np.uint8) * 255))
+    finally:
+        filler.fill_batch = fill
+    assert sum(shape[0] for shape in seen) == 1
+    assert outside_unchanged(image, out, hole)
+
+
+def test_regions_are_bounded_and_disjoint():
+    from pconv.regions import hole_boxes, plan_regions
+
+    rng = np.random.default_rng(2)
+    hole = np.zeros((3000, 4000), bool)
+    ys, xs = rng.integers(0, 3000, 400), rng.integers(0, 4000, 400)
+    hole[ys, xs] = True
+    boxes = hole_boxes(hole, join=32)
+    assert len(boxes) <= 400
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+    covered = np.zeros_like(hole)
+    for crop, box in plan_regions(boxes, (4000, 3000), 64, 256, 512):
+        assert crop.x0 <= box.x0 and crop.y0 <= box.y0 and box.x1 <= crop.x1 and box.y1 <= crop.y1
+        covered[box.y0 : box.y1, box.x0 : box.x1] = True
+    assert covered[hole].all()
+
+
 def test_batched_crops_equal_single_crops(pconv_inpainter):
     rng = np.random.default_rng(0)
     crops = [(np.asarray(photo(256, 256, seed=i)), rng.random((256, 256)) > 0.7) for i in range(3)]
@@ -240,6 +274,7 @@ def test_property_outside_hole_unchanged(pconv_inpainter, w, h, mode, seed, dens
     assert outside_unchanged(expected, out, hole)
 
 
+@pytest.mark.skipif(not PHOTO.is_file(), reason="the shared datasets are not beside this checkout")
 def test_real_photo_with_every_engine(inpainter):
     image = Image.open(PHOTO)
     w, h = image.size

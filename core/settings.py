@@ -1,0 +1,44 @@
+"""Settings from ``SNEAKY_*`` environment variables; every one is documented in the README."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+PREFIX = "SNEAKY_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    storage_url: str = "./.sneaky/storage"  # a folder, or s3://bucket/prefix?endpoint=...&region=...
+    default_engine: str = "pconv"
+    weights: str = ""  # a PConv safetensors file; empty = the shipped weights
+    max_upload_bytes: int = 100 * 1024 * 1024
+    max_pixels: int = 150_000_000
+    max_metadata_bytes: int = 4096
+    retention_seconds: int = 7 * 24 * 3600
+    result_url_seconds: int = 900  # lifetime of presigned result URLs
+    job_time_limit: int = 600  # seconds a job may run before it is stopped
+    retry_after_seconds: int = 1  # Retry-After on 202, a hint for polling
+    public_url: str = ""  # base URL the API is reached at, for upload links; empty = the request's
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Settings":
+        env = os.environ if env is None else env
+        values = {}
+        for f in fields(cls):
+            raw = env.get(PREFIX + f.name.upper())
+            if raw is None:
+                continue
+            values[f.name] = int(raw) if f.type == "int" else raw
+        values.update(overrides)
+        return cls(**values)
+
+    @property
+    def storage_is_local(self) -> bool:
+        return not self.storage_url.startswith("s3://")
+
+    def local_root(self) -> Path:
+        return Path(self.storage_url.removeprefix("file://")).expanduser().resolve()

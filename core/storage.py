@@ -1,0 +1,202 @@
+"""Object storage behind one small interface: a local folder or any S3 endpoint.
+
+Keys are built by the service from tenant and job ids (``keys.py``), never from
+names a user sent.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import parse_qs, urlparse
+
+
+class StorageUnavailable(RuntimeError):
+    """The storage could not be reached or answered with a server error."""
+
+    code = "storage_unavailable"
+
+
+class ObjectMissing(KeyError):
+    """No object under this key (never stored, deleted or expired)."""
+
+
+class Storage(Protocol):
+    def put(self, key: str, data: bytes, content_type: str) -> None: ...
+    def get(self, key: str) -> bytes: ...
+    def delete(self, *keys: str) -> None: ...
+    def exists(self, key: str) -> bool: ...
+    def result_url(self, key: str, seconds: int, filename: str) -> str | None:
+        """A short-lived URL the client can download from, or None if the API must serve the bytes."""
+        ...
+    def ping(self) -> None: ...
+    def delete_older_than(self, seconds: int) -> int: ...
+
+
+class LocalStorage:
+    """Objects as files under one folder; writes are atomic (temporary file, then rename)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).expanduser().resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if self.root not in path.parents:
+            raise ValueError(f"key {key!r} leaves the storage folder")
+        return path
+
+    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise ObjectMissing(key) from None
+
+    def delete(self, *keys: str) -> None:
+        for key in keys:
+            path = self._path(key)
+            path.unlink(missing_ok=True)
+            # drop the now empty job folder, if it is one
+            for parent in path.parents:
+                if parent == self.root:
+                    break
+                try:
+                    parent.rmdir()
+                except OSError:
+                    break
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def result_url(self, key: str, seconds: int, filename: str) -> str | None:
+        return None
+
+    def ping(self) -> None:
+        if not os.access(self.root, os.W_OK):
+            raise StorageUnavailable(f"storage folder {self.root} is not writable")
+
+    def delete_older_than(self, seconds: int) -> int:
+        cutoff = time.time() - seconds
+        removed = 0
+        for path in sorted(self.root.rglob("*"), reverse=True):
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+                removed += 1
+            elif path.is_dir() and path != self.root:
+                try:
+                    path.rmdir()
+                except OSError:
+                    pass
+        return removed
+
+
+class S3Storage:
+    """S3 or any S3-compatible endpoint through boto3. Credentials and region come from the
+    standard AWS variables unless the URL names a region."""
+
+    def __init__(self, bucket: str, prefix: str = "", endpoint: str | None = None, region: str | None = None) -> None:
+        import boto3
+        from botocore.config import Config
+
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.client = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name=region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+            config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60),
+        )
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _call(self, fn, **kwargs):
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return fn(Bucket=self.bucket, **kwargs)
+        except ClientError as exc:
+            err = exc.response.get("Error", {})
+            if err.get("Code") in ("NoSuchKey", "404", "NotFound"):
+                raise ObjectMissing(kwargs.get("Key", "")) from None
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if status >= 500 or err.get("Code") in ("NoSuchBucket", "SlowDown"):
+                raise StorageUnavailable(f"S3 {err.get('Code')}: {err.get('Message')}") from None
+            raise
+        except BotoCoreError as exc:
+            raise StorageUnavailable(f"S3 unreachable: {exc}") from None
+
+    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        self._call(self.client.put_object, Key=self._key(key), Body=data, ContentType=content_type)
+
+    def get(self, key: str) -> bytes:
+        return self._call(self.client.get_object, Key=self._key(key))["Body"].read()
+
+    def delete(self, *keys: str) -> None:
+        if keys:
+            objects = [{"Key": self._key(k)} for k in keys]
+            self._call(self.client.delete_objects, Delete={"Objects": objects, "Quiet": True})
+
+    def exists(self, key: str) -> bool:
+        try:
+            self._call(self.client.head_object, Key=self._key(key))
+            return True
+        except ObjectMissing:
+            return False
+
+    def result_url(self, key: str, seconds: int, filename: str) -> str | None:
+        return self.client.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": self._key(key),
+                "ResponseContentDisposition": f'attachment; filename="{filename}"',
+            },
+            ExpiresIn=seconds,
+        )
+
+    def ping(self) -> None:
+        self._call(self.client.head_bucket)
+
+    def delete_older_than(self, seconds: int) -> int:
+        cutoff = time.time() - seconds
+        removed = 0
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{self.prefix}/" if self.prefix else ""):
+            old = [o["Key"] for o in page.get("Contents", []) if o["LastModified"].timestamp() < cutoff]
+            if old:
+                self._call(self.client.delete_objects, Delete={"Objects": [{"Key": k} for k in old], "Quiet": True})
+                removed += len(old)
+        return removed
+
+
+def open_storage(url: str) -> Storage:
+    """``s3://bucket/prefix?endpoint=http://host:9000&region=eu-west-1`` or a folder path
+    (``file:///srv/sneaky`` or ``./data``)."""
+    if url.startswith("s3://"):
+        parsed = urlparse(url)
+        query = parse_qs(parsed.query)
+        if not parsed.netloc:
+            raise ValueError(f"storage URL {url!r} names no bucket")
+        return S3Storage(
+            parsed.netloc,
+            parsed.path,
+            endpoint=query.get("endpoint", [None])[0],
+            region=query.get("region", [None])[0],
+        )
+    return LocalStorage(url.removeprefix("file://"))
