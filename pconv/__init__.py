@@ -6,6 +6,8 @@ the torch-free parts (``pconv.images``, ``pconv.masks``) stay light to import.
 
 from importlib import import_module
 
+ENGINES = ("pconv", "telea", "ns")  # here, not in inpaint.py, so torch-free code can read it
+
 _EXPORTS = {
     "PartialConv2d": "layers",
     "PConvUNet": "model",
@@ -16,7 +18,6 @@ _EXPORTS = {
     "MaskGenerator": "masks",
     "bucket_masks": "masks",
     "Inpainter": "inpaint",
-    "ENGINES": "inpaint",
     "InpaintError": "images",
     "MaskSizeMismatch": "images",
     "load_model": "weights",

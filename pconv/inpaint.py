@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from . import ENGINES
 from .images import check_mask_size, mask_to_hole, output_mode, upright
 from .model import PConvUNet
 from .regions import Box, hole_boxes, plan_regions
@@ -26,7 +27,6 @@ from .weights import DEFAULT_WEIGHTS, load_model, random_model
 
 log = logging.getLogger(__name__)
 
-ENGINES = ("pconv", "telea", "ns")
 
 
 class Filler(Protocol):

@@ -1,0 +1,103 @@
+"""The HTTP API: a Flask application factory (APIFlask, for validation and the OpenAPI
+document) with one blueprint per resource. Imports no torch."""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from apiflask import APIFlask
+from werkzeug.exceptions import HTTPException
+
+from core.jobs import JobStore
+from core.queue import make_celery
+from core.settings import Settings
+from core.storage import StorageUnavailable, open_storage
+
+from .problems import Problem, problem_response
+
+log = logging.getLogger("sneaky.api")
+
+
+class Services:
+    """What a request needs, built once per process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.redis = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+        self.jobs = JobStore(self.redis, settings.retention_seconds)
+        self.storage = open_storage(settings.storage_url)
+        self.celery = make_celery(settings)
+
+
+def create_app(settings: Settings | None = None) -> APIFlask:
+    settings = settings or Settings.from_env()
+    app = APIFlask("sneaky", title="Sneaky", version="1", spec_path="/openapi.json", docs_path="/docs")
+    app.config.update(
+        # two files of the per-upload limit plus the form fields; a larger body is refused unread
+        MAX_CONTENT_LENGTH=2 * settings.max_upload_bytes + 64 * 1024,
+        VALIDATION_ERROR_STATUS_CODE=422,
+        JSON_SORT_KEYS=False,
+        INFO={"description": "Remove unwanted objects from photos: submit a photo and a mask, poll the job."},
+    )
+    app.extensions["sneaky"] = Services(settings)
+
+    from . import health, jobs
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(jobs.bp)
+    _register_errors(app)
+    return app
+
+
+def _register_errors(app: APIFlask) -> None:
+    @app.error_processor
+    def apiflask_error(error):
+        # validation errors and abort()s from APIFlask
+        if error.status_code in (400, 422) and isinstance(error.detail, dict) and error.detail:
+            fields = {name: msgs for where in error.detail.values() for name, msgs in where.items()}
+            missing = [n for n, msgs in fields.items() if any("Missing data" in m for m in _flat(msgs))]
+            if missing:
+                return problem_response("missing_field", f"missing: {', '.join(sorted(missing))}", 400, fields=fields)
+            detail = "; ".join(f"{n}: {' '.join(_flat(m))}" for n, m in fields.items())
+            return problem_response("invalid_field", detail, 422, fields=fields)
+        if error.status_code == 413:
+            return problem_response("too_large", "the request body is larger than allowed", 413)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+        return problem_response(code, error.message or "", error.status_code, error.headers)
+
+    @app.errorhandler(Problem)
+    def problem(error: Problem):
+        return problem_response(error.code, error.detail, error.status, error.headers, **error.extra)
+
+    @app.errorhandler(redis.RedisError)
+    def redis_down(error):
+        log.warning("redis unavailable: %s", error)
+        return problem_response("queue_unavailable", "the job store is unavailable; retry shortly", 503,
+                                {"Retry-After": "5"})
+
+    @app.errorhandler(StorageUnavailable)
+    def storage_down(error):
+        log.warning("storage unavailable: %s", error)
+        return problem_response("storage_unavailable", "storage is unavailable; retry shortly", 503,
+                                {"Retry-After": "5"})
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        if error.code == 413:
+            return problem_response("too_large", "the request body is larger than allowed", 413)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(error.code, "http_error")
+        return problem_response(code, error.description or "", error.code or 500)
+
+    @app.errorhandler(Exception)
+    def internal(error):
+        log.exception("unhandled error")
+        return problem_response("internal", "internal error; it has been logged", 500)
+
+
+def _flat(messages) -> list[str]:
+    if isinstance(messages, str):
+        return [messages]
+    if isinstance(messages, dict):
+        return [m for v in messages.values() for m in _flat(v)]
+    return [m for v in messages for m in _flat(v)]

@@ -1,0 +1,36 @@
+"""Liveness and readiness."""
+
+from apiflask import APIBlueprint
+from flask import current_app
+
+from .schemas import Health
+
+bp = APIBlueprint("health", __name__, tag="health")
+
+
+@bp.get("/healthz")
+@bp.output(Health)
+def healthz():
+    """The process is up."""
+    return {"status": "ok", "checks": {}}
+
+
+@bp.get("/readyz")
+@bp.output(Health)
+@bp.doc(responses={503: "Redis or storage unreachable"})
+def readyz():
+    """Redis and storage both answer."""
+    services = current_app.extensions["sneaky"]
+    checks = {}
+    try:
+        services.redis.ping()
+        checks["redis"] = "ok"
+    except Exception as exc:  # any failure means not ready; say which
+        checks["redis"] = f"error: {type(exc).__name__}"
+    try:
+        services.storage.ping()
+        checks["storage"] = "ok"
+    except Exception as exc:
+        checks["storage"] = f"error: {type(exc).__name__}"
+    ready = all(v == "ok" for v in checks.values())
+    return {"status": "ready" if ready else "unavailable", "checks": checks}, 200 if ready else 503

@@ -1,0 +1,5 @@
+"""For WSGI servers: ``gunicorn 'api.wsgi:app'``."""
+
+from . import create_app
+
+app = create_app()

@@ -1,0 +1,207 @@
+"""Job records in Redis: one hash per job, a per-tenant index, forward-only state.
+
+State only moves forward: queued → running → succeeded | failed | canceled
+(a redelivered job may go running → running, counting another attempt). Every
+transition is one Lua script, so a late or duplicate message can never move a
+job backwards or resurrect a deleted one.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import redis
+
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = "queued", "running", "succeeded", "failed", "canceled"
+STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED)
+TERMINAL = (SUCCEEDED, FAILED, CANCELED)
+JSON_FIELDS = ("metadata", "input", "result", "error")
+
+# KEYS[1] job hash; ARGV[1] comma-separated allowed current states, ARGV[2] new state,
+# ARGV[3] 1 to count an attempt, then field/value pairs to set. Returns the state before.
+_TRANSITION = """
+local current = redis.call('HGET', KEYS[1], 'status')
+if not current then return false end
+local allowed = ',' .. ARGV[1] .. ','
+if not string.find(allowed, ',' .. current .. ',', 1, true) then return current end
+redis.call('HSET', KEYS[1], 'status', ARGV[2])
+if ARGV[3] == '1' then redis.call('HINCRBY', KEYS[1], 'attempts', 1) end
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return '=' .. current
+"""
+
+
+def new_job_id() -> str:
+    """Sortable by creation time (milliseconds, then 80 random bits), so the tenant index can
+    list newest first by id alone."""
+    return f"{int(time.time() * 1000):012x}{secrets.token_hex(10)}"
+
+
+def now_rfc3339() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class Transition:
+    applied: bool
+    previous: str | None  # None: the job does not exist (deleted or expired)
+
+
+class JobStore:
+    """All reads and writes of job records go through here."""
+
+    def __init__(self, client: redis.Redis, retention_seconds: int, namespace: str = "sneaky") -> None:
+        self.redis = client
+        self.retention = retention_seconds
+        self.ns = namespace
+        self._transition = client.register_script(_TRANSITION)
+
+    def job_key(self, job_id: str) -> str:
+        return f"{self.ns}:job:{job_id}"
+
+    def tenant_key(self, tenant: str) -> str:
+        return f"{self.ns}:tenant:{tenant}:jobs"
+
+    # -- writes -----------------------------------------------------------------------
+
+    def create(self, job: dict) -> None:
+        """Write a new queued job and index it for its tenant, both expiring with the retention."""
+        record = {k: json.dumps(v) if k in JSON_FIELDS else ("" if v is None else str(v)) for k, v in job.items()}
+        record.setdefault("status", QUEUED)
+        record.setdefault("attempts", "0")
+        record.setdefault("created_at", now_rfc3339())
+        key, index = self.job_key(job["id"]), self.tenant_key(job["tenant"])
+        oldest = f"{int((time.time() - self.retention) * 1000):012x}"
+        with self.redis.pipeline() as pipe:
+            pipe.hset(key, mapping=record)
+            pipe.expire(key, self.retention)
+            pipe.zadd(index, {job["id"]: 0})
+            pipe.zremrangebylex(index, "-", f"({oldest}")  # entries past retention
+            pipe.expire(index, self.retention)
+            pipe.execute()
+
+    def transition(self, job_id: str, allowed: tuple[str, ...], new: str, count_attempt: bool = False, **fields):
+        args = [",".join(allowed), new, "1" if count_attempt else "0"]
+        for name, value in fields.items():
+            args += [name, json.dumps(value) if name in JSON_FIELDS else ("" if value is None else str(value))]
+        res = self._transition(keys=[self.job_key(job_id)], args=args)
+        if res is None:
+            return Transition(False, None)
+        res = res.decode() if isinstance(res, bytes) else res
+        if res.startswith("="):
+            return Transition(True, res[1:])
+        return Transition(False, res)
+
+    def start(self, job_id: str) -> Transition:
+        return self.transition(job_id, (QUEUED, RUNNING), RUNNING, count_attempt=True, started_at=now_rfc3339())
+
+    def succeed(self, job_id: str, result: dict, input_info: dict | None = None) -> Transition:
+        fields = {"result": result, "finished_at": now_rfc3339()}
+        if input_info is not None:
+            fields["input"] = input_info
+        return self.transition(job_id, (RUNNING,), SUCCEEDED, **fields)
+
+    def fail(self, job_id: str, code: str, message: str) -> Transition:
+        error = {"code": code, "message": message}
+        return self.transition(job_id, (QUEUED, RUNNING), FAILED, error=error, finished_at=now_rfc3339())
+
+    def cancel(self, job_id: str, from_states: tuple[str, ...] = (QUEUED,)) -> Transition:
+        return self.transition(job_id, from_states, CANCELED, finished_at=now_rfc3339())
+
+    def request_cancel(self, job_id: str) -> None:
+        self.redis.hset(self.job_key(job_id), "cancel_requested", "1")
+
+    def delete(self, job: dict) -> None:
+        with self.redis.pipeline() as pipe:
+            pipe.delete(self.job_key(job["id"]))
+            pipe.zrem(self.tenant_key(job["tenant"]), job["id"])
+            pipe.execute()
+
+    # -- reads ------------------------------------------------------------------------
+
+    def get(self, job_id: str, tenant: str | None = None) -> dict | None:
+        """The record, or None if unknown — or owned by another tenant, which reads the same."""
+        if not job_id.isalnum() or len(job_id) > 64:
+            return None
+        raw = self.redis.hgetall(self.job_key(job_id))
+        job = decode(raw)
+        if job is None or (tenant is not None and job.get("tenant") != tenant):
+            return None
+        return job
+
+    def list(self, tenant: str, limit: int, cursor: str | None = None, status: str | None = None,
+             batch_id: str | None = None) -> tuple[list[dict], str | None]:
+        """Newest first. The cursor is the last id returned; filters scan forward in pages."""
+        index = self.tenant_key(tenant)
+        items: list[dict] = []
+        upper = f"({cursor}" if cursor else "+"
+        scanned = 0
+        while len(items) < limit and scanned < 50 * limit:
+            ids = self.redis.zrevrangebylex(index, upper, "-", start=0, num=limit)
+            if not ids:
+                return items, None
+            scanned += len(ids)
+            with self.redis.pipeline() as pipe:
+                for job_id in ids:
+                    pipe.hgetall(self.job_key(job_id.decode()))
+                records = pipe.execute()
+            for job_id, raw in zip(ids, records):
+                upper = f"({job_id.decode()}"
+                job = decode(raw)
+                if job is None:
+                    self.redis.zrem(index, job_id)  # expired record: drop the stale index entry
+                    continue
+                if status and job["status"] != status or batch_id and job.get("batch_id") != batch_id:
+                    continue
+                items.append(job)
+                if len(items) == limit:
+                    break
+        more = self.redis.zrevrangebylex(index, upper, "-", start=0, num=1)
+        return items, (upper[1:] if more else None)
+
+
+def decode(raw: dict) -> dict | None:
+    if not raw:
+        return None
+    job = {k.decode(): v.decode() for k, v in raw.items()}
+    if "status" not in job:
+        return None
+    for name in JSON_FIELDS:
+        job[name] = json.loads(job[name]) if job.get(name) else None
+    job["attempts"] = int(job.get("attempts") or 0)
+    return job
+
+
+def public_view(job: dict, result_url: str | None = None) -> dict:
+    """The job as the API shows it (DESIGN.md), without storage keys or tenant."""
+    result = job.get("result")
+    if result is not None and result_url:
+        result = {**result, "url": result_url}
+    return {
+        "id": job["id"],
+        "status": job["status"],
+        "engine": job.get("engine"),
+        "priority": job.get("priority"),
+        "created_at": job.get("created_at") or None,
+        "started_at": job.get("started_at") or None,
+        "finished_at": job.get("finished_at") or None,
+        "attempts": job.get("attempts", 0),
+        "batch_id": job.get("batch_id") or None,
+        "metadata": job.get("metadata") or {},
+        "input": job.get("input"),
+        "result": result,
+        "error": job.get("error"),
+    }
+
+
+def object_key(tenant: str, job_id: str, name: str) -> str:
+    """Storage keys come from server-side ids only, never from anything a client named."""
+    return f"{tenant}/{job_id}/{name}"
+
+
+def stored_keys(job: dict) -> list[str]:
+    return [job[k] for k in ("image_key", "mask_key", "result_key") if job.get(k)]

@@ -1,0 +1,88 @@
+"""Checks on uploaded photos and masks that read headers only: the API never decodes pixels.
+
+Format by content, pixel count before any decoding (a decompression bomb costs nothing),
+a cheap structural check for truncation, the size after EXIF orientation.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, UnidentifiedImageError
+
+from pconv.images import InpaintError, check_mask_size
+
+ACCEPTED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
+# EXIF orientations that swap width and height
+TRANSPOSING = {5, 6, 7, 8}
+
+
+@dataclass(frozen=True)
+class PhotoInfo:
+    format: str
+    width: int  # after EXIF orientation
+    height: int
+    mode: str
+
+    @property
+    def content_type(self) -> str:
+        return ACCEPTED_FORMATS[self.format]
+
+    def as_input(self) -> dict:
+        return {"width": self.width, "height": self.height, "format": self.format}
+
+
+def inspect(data: bytes, max_pixels: int, what: str = "image") -> PhotoInfo:
+    """Identify a photo or mask from its bytes without decoding pixels; raise InpaintError
+    with a stable code when it cannot be accepted."""
+    if not data:
+        raise InpaintError(f"the {what} is empty", "invalid_image")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data))
+        except Image.DecompressionBombError:
+            raise InpaintError(f"the {what} has more pixels than allowed ({max_pixels:,})", "too_many_pixels") from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+            raise InpaintError(f"the {what} is not an image Sneaky can read", "invalid_image") from None
+    if image.format not in ACCEPTED_FORMATS:
+        raise InpaintError(
+            f"the {what} is {image.format}; accepted formats are JPEG, PNG and WebP", "unsupported_format"
+        )
+    width, height = image.size
+    if width * height > max_pixels:
+        raise InpaintError(
+            f"the {what} is {width}×{height} = {width * height:,} pixels, more than the {max_pixels:,} allowed",
+            "too_many_pixels",
+        )
+    _check_complete(data, image.format, what)
+    orientation = image.getexif().get(0x0112, 1)
+    if orientation in TRANSPOSING:
+        width, height = height, width
+    return PhotoInfo(image.format, width, height, image.mode)
+
+
+def _check_complete(data: bytes, fmt: str, what: str) -> None:
+    truncated = InpaintError(f"the {what} is truncated or damaged", "invalid_image")
+    if fmt == "PNG":
+        try:
+            Image.open(io.BytesIO(data)).verify()  # walks the chunks and their CRCs, decodes nothing
+        except Exception:
+            raise truncated from None
+    elif fmt == "JPEG":
+        tail = data.rstrip(b"\0\r\n ")
+        if not tail.endswith(b"\xff\xd9") and b"\xff\xd9" not in tail[-4096:]:
+            raise truncated
+    elif fmt == "WEBP":
+        if len(data) < 12 or int.from_bytes(data[4:8], "little") + 8 > len(data):
+            raise truncated
+
+
+def inspect_pair(image: bytes, mask: bytes, max_pixels: int) -> tuple[PhotoInfo, PhotoInfo]:
+    photo = inspect(image, max_pixels, "image")
+    mask_info = inspect(mask, max_pixels, "mask")
+    check_mask_size((photo.width, photo.height), (mask_info.width, mask_info.height))
+    return photo, mask_info

@@ -1,0 +1,51 @@
+"""The Celery application workers run: ``celery -A worker.app worker -Q interactive,bulk``."""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from celery.signals import worker_process_init
+
+from core.jobs import JobStore
+from core.queue import RUN_JOB, make_celery
+from core.settings import Settings
+from core.storage import open_storage
+
+from . import engines, tasks
+
+log = logging.getLogger("sneaky.worker")
+
+
+class Services:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.jobs = JobStore(redis.Redis.from_url(settings.redis_url), settings.retention_seconds)
+        self.storage = open_storage(settings.storage_url)
+
+
+settings = Settings.from_env()
+app = make_celery(settings)
+engines.configure(settings.weights)
+_services: Services | None = None
+
+
+def services() -> Services:
+    global _services
+    if _services is None:  # per process, after the fork
+        _services = Services(settings)
+    return _services
+
+
+@worker_process_init.connect
+def _load_default_engine(**_):
+    """Load the default engine in each child as it starts, so the first job does not wait."""
+    try:
+        engines.get(settings.default_engine)
+    except Exception:
+        log.exception("could not preload engine %s", settings.default_engine)
+
+
+@app.task(name=RUN_JOB, bind=True)
+def run_job(self, job_id: str) -> str:
+    return tasks.run_job(services(), job_id)

@@ -1,0 +1,33 @@
+"""Engines are loaded once per worker process, after the fork: CUDA must never be
+initialised in the parent, whose children would inherit a broken context."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+log = logging.getLogger("sneaky.worker")
+
+_loaded: dict[str, object] = {}
+_lock = threading.Lock()
+_weights: str | None = None
+
+
+def configure(weights: str | None) -> None:
+    global _weights
+    _weights = weights or None
+
+
+def get(engine: str):
+    """The process's Inpainter for ``engine``, loaded on first use."""
+    with _lock:
+        if engine not in _loaded:
+            from pconv.images import InpaintError
+            from pconv.inpaint import Inpainter
+
+            try:
+                _loaded[engine] = Inpainter.load(engine, weights=_weights if engine == "pconv" else None)
+            except (FileNotFoundError, ValueError) as exc:
+                raise InpaintError(f"engine {engine} is not available on this worker: {exc}", "engine_unavailable")
+            log.info("engine %s loaded", engine)
+        return _loaded[engine]
