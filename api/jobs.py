@@ -101,13 +101,13 @@ def submit(form):
         s.storage.put(job["image_key"], image, photo.content_type)
         s.storage.put(job["mask_key"], mask, "application/octet-stream")
         s.jobs.create(job)
+        created = s.jobs.get(job_id)  # as queued: the worker may start it the moment it is enqueued
         enqueue(s.celery, job_id, job["priority"])
     except Exception:
         # nothing half-accepted: no record, no stored object for a job the client never got
         _discard(job)
         raise
     log.info("job submitted", extra={"job_id": job_id, "tenant": tenant})
-    created = s.jobs.get(job_id)
     headers = {"Location": url_for("jobs.get_job", job_id=job_id), "Retry-After": str(settings.retry_after_seconds)}
     return _view(created), 202, headers
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -48,6 +49,39 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_up(args: argparse.Namespace) -> int:
+    from .up import up
+
+    return up(args.host, args.port, args.data_dir, args.workers)
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from .submit import ApiError, download, submit, wait
+
+    for path, what in ((args.photo, "photo"), (args.mask, "mask")):
+        if not Path(path).is_file():
+            raise SystemExit(f"sneaky: error: {what} not found: {path}")
+    import requests
+
+    try:
+        job = submit(args.url, args.photo, args.mask, args.engine, args.priority)
+        print(f"job {job['id']} {job['status']}", flush=True)
+        if not args.wait:
+            return 0
+        job = wait(args.url, job["id"], args.timeout)
+        if job["status"] != "succeeded":
+            error = job.get("error") or {}
+            raise SystemExit(f"sneaky: job {job['id']} {job['status']}: {error.get('code')}: {error.get('message')}")
+        out = args.output or str(Path(args.photo).with_name(Path(args.photo).stem + ".clean" + Path(args.photo).suffix))
+        size = download(args.url, job["id"], out)
+        print(f"{out}: {size:,} bytes ({job['engine']})")
+        return 0
+    except ApiError as exc:
+        raise SystemExit(f"sneaky: error: {exc}") from None
+    except requests.ConnectionError:
+        raise SystemExit(f"sneaky: error: cannot reach {args.url}; is `sneaky up` running?") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sneaky", description="Remove unwanted objects from photos.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -58,6 +92,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", default="pconv", choices=["pconv", "telea", "ns"])
     p.add_argument("--weights", help="a PConv safetensors file instead of the shipped weights")
     p.set_defaults(func=cmd_inpaint)
+
+    p = sub.add_parser("up", help="run the whole service on this machine (Redis, API, one worker)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--data-dir", default="./.sneaky", help="Redis data and stored photos")
+    p.add_argument("--workers", type=int, default=1, help="worker processes")
+    p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("submit", help="submit one photo to a running API")
+    p.add_argument("photo")
+    p.add_argument("--mask", required=True)
+    p.add_argument("--url", default=os.environ.get("SNEAKY_URL", "http://127.0.0.1:8000"))
+    p.add_argument("--engine", choices=["pconv", "telea", "ns"])
+    p.add_argument("--priority", default="interactive", choices=["interactive", "bulk"])
+    p.add_argument("--wait", action="store_true", help="wait for the result and download it")
+    p.add_argument("-o", "--output", help="where --wait writes the result (default: PHOTO.clean.EXT)")
+    p.add_argument("--timeout", type=float, default=3600, help="seconds --wait waits at most")
+    p.set_defaults(func=cmd_submit)
     return parser
 
 

@@ -119,7 +119,8 @@ class S3Storage:
             "s3",
             endpoint_url=endpoint,
             region_name=region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
-            config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60),
+            config=Config(signature_version="s3v4", retries={"max_attempts": 3, "mode": "standard"},
+                          connect_timeout=5, read_timeout=60),
         )
 
     def _key(self, key: str) -> str:

