@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 
 import redis
-from celery.signals import worker_process_init
+import threading
+
+from celery.signals import worker_process_init, worker_ready
 
 from core.jobs import JobStore
 from core.queue import RUN_JOB, make_celery
@@ -44,6 +46,28 @@ def _load_default_engine(**_):
         engines.get(settings.default_engine)
     except Exception:
         log.exception("could not preload engine %s", settings.default_engine)
+
+
+SWEEP_EVERY_SECONDS = 3600
+
+
+@worker_ready.connect
+def _start_retention_sweeper(**_):
+    """Stored objects outlive nothing: inputs and results older than the retention time go,
+    as their job records (which expire in Redis) have gone."""
+
+    def sweep_forever():
+        while True:
+            try:
+                removed = services().storage.delete_older_than(settings.retention_seconds)
+                if removed:
+                    log.info("retention sweep removed %d stored objects", removed)
+            except Exception:
+                log.warning("retention sweep failed", exc_info=True)
+            stop.wait(SWEEP_EVERY_SECONDS)
+
+    stop = threading.Event()
+    threading.Thread(target=sweep_forever, name="retention-sweeper", daemon=True).start()
 
 
 @app.task(name=RUN_JOB, bind=True)

@@ -8,9 +8,10 @@ import time
 import warnings
 
 import numpy as np
+import requests
 from PIL import Image
 
-from core.jobs import CANCELED, RUNNING, object_key
+from core.jobs import CANCELED, RUNNING, TERMINAL, object_key, public_view
 from core.photos import ACCEPTED_FORMATS, EXTENSIONS
 from core.storage import ObjectMissing, StorageUnavailable
 from pconv.images import InpaintError, check_mask_size, encode, mask_to_hole, upright
@@ -25,7 +26,15 @@ class Canceled(Exception):
 
 
 def run_job(services, job_id: str) -> str:
-    """Run one job to its outcome; returns the status it ended in (or why it was skipped)."""
+    """Run one job to its outcome, then tell its webhook; returns the status it ended in
+    (or why it was skipped)."""
+    outcome = _run(services, job_id)
+    if outcome in TERMINAL:
+        notify_webhook(services, job_id)
+    return outcome
+
+
+def _run(services, job_id: str) -> str:
     jobs, storage = services.jobs, services.storage
     started = jobs.start(job_id)
     if not started.applied:
@@ -107,3 +116,31 @@ def inpaint_bytes(image_bytes: bytes, mask_bytes: bytes, engine: str, max_pixels
     encode(result, out, fmt)
     out.width, out.height = result.size
     return out, fmt, hole_ratio
+
+
+WEBHOOK_ATTEMPTS = 3
+
+
+def notify_webhook(services, job_id: str) -> bool:
+    """POST the finished job to its webhook_url: a few tries with backoff, never failing the job."""
+    job = services.jobs.get(job_id)
+    if not job or not job.get("webhook_url"):
+        return False
+    url = None
+    if job["status"] == "succeeded" and job.get("result_key"):
+        settings = services.settings
+        url = services.storage.result_url(job["result_key"], settings.result_url_seconds, job_id)
+        if not url and settings.public_url:
+            url = f"{settings.public_url.rstrip('/')}/v1/jobs/{job_id}/result"
+    body = public_view(job, url)
+    for attempt in range(WEBHOOK_ATTEMPTS):
+        try:
+            response = requests.post(job["webhook_url"], json=body, timeout=5,
+                                     headers={"X-Sneaky-Event": "job.finished", "X-Sneaky-Job": job_id})
+            if response.status_code < 300:
+                return True
+            log.warning("webhook for job %s answered %d", job_id, response.status_code)
+        except requests.RequestException as exc:
+            log.warning("webhook for job %s failed: %s", job_id, type(exc).__name__)
+        time.sleep(0.5 * 2**attempt)
+    return False

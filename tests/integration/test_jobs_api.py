@@ -237,3 +237,59 @@ def test_health_readiness_and_openapi(stack):
     for path in ("/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/result", "/v1/jobs/{job_id}/cancel"):
         assert path in spec["paths"]
     assert "multipart/form-data" in spec["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]
+
+
+def test_duplicate_delivery_produces_one_result(stack):
+    from core.queue import enqueue, make_celery
+    from core.settings import Settings
+
+    job, _ = run_job(stack, png_bytes(photo(30, 30)), mask_for(30, 30)[0])
+    objects = stored_objects(stack)
+    celery = make_celery(Settings.from_env(stack.env))
+    enqueue(celery, job["id"], "interactive")  # the same job id delivered again, late
+    worker = next(s for s in stack.servers if s.name == "worker")
+    deadline = time.monotonic() + 30
+    while f"job {job['id']} skipped" not in worker.log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert f"job {job['id']} skipped: succeeded" in worker.log.read_text()
+    again = requests.get(f"{stack.api_url}/v1/jobs/{job['id']}", timeout=10).json()
+    assert again["status"] == "succeeded" and again["attempts"] == 1 and again["finished_at"] == job["finished_at"]
+    assert stored_objects(stack) == objects
+
+
+def test_webhook_receives_the_finished_job(stack):
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.headers["X-Sneaky-Event"], json.loads(body)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        hook = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        job, _ = run_job(stack, png_bytes(photo(30, 30)), mask_for(30, 30)[0], webhook_url=hook)
+        deadline = time.monotonic() + 20
+        while not received and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        server.shutdown()
+    assert received, stack.logs()
+    event, body = received[0]
+    assert event == "job.finished" and body["id"] == job["id"] and body["status"] == "succeeded"
+    assert "tenant" not in body and "image_key" not in body
+
+
+def test_invalid_webhook_url_is_refused(stack):
+    r = submit(stack, png_bytes(photo(20, 20)), mask_for(20, 20)[0], webhook_url="ftp://example/x")
+    assert r.status_code == 422 and r.json()["code"] == "invalid_field"

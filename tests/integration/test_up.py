@@ -1,0 +1,75 @@
+"""`sneaky up` as a user runs it, `sneaky submit --wait` against it, then a clean stop."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from client.up import free_port, wait_for_port
+
+BIN = Path(sys.executable).parent
+
+
+def descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_up_submit_wait_and_clean_stop(tmp_path):
+    port = free_port()
+    log = (tmp_path / "up.log").open("wb")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SNEAKY_")}
+    up = subprocess.Popen([str(BIN / "sneaky"), "up", "--port", str(port), "--data-dir", str(tmp_path / "data")],
+                          stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+    try:
+        wait_for_port(port, up, 90)
+        image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8))
+        image.save(tmp_path / "photo.png")
+        mask = np.zeros((48, 64), np.uint8)
+        mask[10:20, 10:30] = 255
+        Image.fromarray(mask).save(tmp_path / "mask.png")
+        res = subprocess.run(
+            [str(BIN / "sneaky"), "submit", "photo.png", "--mask", "mask.png", "--wait", "-o", "clean.png",
+             "--url", f"http://127.0.0.1:{port}"],
+            capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env,
+        )
+        assert res.returncode == 0, res.stderr + (tmp_path / "up.log").read_text()
+        assert "queued" in res.stdout and "clean.png" in res.stdout
+        out = np.asarray(Image.open(tmp_path / "clean.png"))
+        hole = mask >= 128
+        assert out.shape == (48, 64, 3) and (out[~hole] == np.asarray(image)[~hole]).all()
+        assert (tmp_path / "data" / "redis" / "appendonlydir").is_dir()  # Redis persists in the data folder
+        children = descendants(up.pid)
+        assert len(children) >= 3  # redis, worker, api (and their own children)
+    finally:
+        up.send_signal(signal.SIGTERM)
+        up.wait(60)
+    assert up.returncode == 0
+    time.sleep(0.5)
+    survivors = [pid for pid in children if alive(pid)]
+    assert not survivors, f"processes left running: {survivors}"
+    assert "Sneaky is up at" in (tmp_path / "up.log").read_text()
