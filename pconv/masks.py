@@ -92,7 +92,7 @@ GENERATORS = {"keras": keras_style, "freeform": free_form, "lama": lama_style}
 
 
 class MaskGenerator:
-    """Training masks: a mix of the generators, kept within ``hole_range`` by resampling.
+    """Training masks: a mix of the generators, with hole ratios spread evenly over ``hole_range``.
 
     ``MaskGenerator(seed=s)`` yields the same sequence of masks for the same seed.
     """
@@ -111,18 +111,21 @@ class MaskGenerator:
         self.rng = np.random.default_rng(seed)
 
     def __call__(self, height: int, width: int) -> np.ndarray:
+        """Draw a target ratio uniformly in ``hole_range`` and combine generator shapes until the
+        hole reaches it, so large holes are as common as small ones (one shape alone is mostly small)."""
         lo, hi = self.hole_range
-        for _ in range(100):
-            hole = GENERATORS[str(self.rng.choice(self.kinds))](height, width, self.rng)
-            ratio = hole_ratio(hole)
-            if lo <= ratio <= hi:
-                return hole
-            if ratio > hi:
-                # too much: erase a random rectangle's worth rather than give up the shape
-                hole = _trim_to(hole, hi, self.rng)
-                if hole_ratio(hole) >= lo:
-                    return hole
-        raise RuntimeError(f"no mask within {self.hole_range} after 100 tries")
+        target = self.rng.uniform(lo, hi)
+        hole = np.zeros((height, width), bool)
+        for _ in range(200):
+            hole |= GENERATORS[str(self.rng.choice(self.kinds))](height, width, self.rng)
+            if hole_ratio(hole) >= target:
+                break
+        ceiling = min(hi, max(lo, 1.5 * target))
+        if hole_ratio(hole) > ceiling:  # one shape overshot a small target: cut it back
+            hole = _trim_to(hole, ceiling, self.rng)
+        if hole_ratio(hole) < lo:  # trimmed too far (tiny ranges): start again
+            return self(height, width)
+        return hole
 
 
 def _trim_to(hole: np.ndarray, limit: float, rng: np.random.Generator) -> np.ndarray:

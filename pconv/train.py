@@ -50,6 +50,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=1, help="data loader processes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--amp", action="store_true", help="bfloat16 autocast (GPU)")
+    p.add_argument("--log-every", type=int, default=50, help="steps between lines of log.jsonl")
     return p.parse_args(argv)
 
 
@@ -92,6 +94,19 @@ def checkpoint(out: Path, model, optimizer, step: int, images: int, args, losses
     save_model(model, out / "model.safetensors", meta)
 
 
+def resume(out: Path, model, optimizer, device) -> tuple[int, int]:
+    """Load the run's checkpoint if there is one (model, optimiser, RNG); returns (step, images)."""
+    path = out / "checkpoint.pt"
+    if not path.exists():
+        return 0, 0
+    state = torch.load(path, map_location=device, weights_only=True)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["torch_rng"])
+    log.info("resumed from %s at step %d (%d images)", path, state["step"], state["images"])
+    return state["step"], state["images"]
+
+
 def train(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.threads:
@@ -106,15 +121,7 @@ def train(args: argparse.Namespace) -> int:
     weights = LossWeights(**{k[2:]: v for k, v in vars(args).items() if k.startswith("w_")})
     criterion = InpaintingLoss(weights, vgg_weights=args.vgg).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    step = images = 0
-    ckpt_path = out / "checkpoint.pt"
-    if ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        step, images = state["step"], state["images"]
-        torch.set_rng_state(state["torch_rng"])
-        log.info("resumed from %s at step %d (%d images)", ckpt_path, step, images)
+    step, images = resume(out, model, optimizer, device)
     (out / "args.json").write_text(json.dumps(vars(args), indent=1))
 
     total_steps = args.steps + args.finetune_steps
@@ -145,8 +152,9 @@ def train(args: argparse.Namespace) -> int:
                 group["lr"] = args.finetune_lr if phase == "finetune" else args.lr
         t0 = time.monotonic()
         image, valid = image.to(device), valid.to(device)
-        out_img = model.fill(image, valid)
-        loss, losses = criterion(out_img, image, valid)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp):
+            out_img = model.fill(image, valid)
+        loss, losses = criterion(out_img.float(), image, valid)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -155,7 +163,7 @@ def train(args: argparse.Namespace) -> int:
         rate = image.shape[0] / (time.monotonic() - t0)
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.4f}", img_s=f"{rate:.1f}", **{k: f"{v.item():.4f}" for k, v in losses.items()})
-        if step % 50 == 0:
+        if step % args.log_every == 0:
             log_file.write(json.dumps({"step": step, "images": images, "loss": loss.item(), "img_s": rate,
                                        "phase": phase, **{k: v.item() for k, v in losses.items()}}) + "\n")
             log_file.flush()

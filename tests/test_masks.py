@@ -38,3 +38,10 @@ def test_bucket_masks_land_in_their_buckets_and_repeat():
     again = list(bucket_masks(128, 128, per_bucket=3, seed=1))
     assert all(np.array_equal(a[1], b[1]) for a, b in zip(made, again))
     assert [b for b, _ in made] == [b for b in EVAL_BUCKETS for _ in range(3)]
+
+
+def test_training_masks_cover_large_holes_too():
+    gen = MaskGenerator(seed=4)
+    ratios = np.array([hole_ratio(gen(128, 128)) for _ in range(150)])
+    assert ratios.max() <= 0.6 and ratios.min() >= 0.01
+    assert (ratios > 0.3).mean() > 0.3 and (ratios < 0.15).mean() > 0.1  # both ends, not one hump

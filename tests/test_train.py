@@ -1,0 +1,98 @@
+"""The training loop on tiny images: it learns, checkpoints, resumes, and stops cleanly."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pconv.train import main as train_main
+from pconv.weights import load_model, read_metadata
+
+
+@pytest.fixture
+def photos(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i, source in enumerate(["a", "a", "a", "b"]):
+        y, x = np.mgrid[0:80, 0:96]
+        smooth = np.stack([x * 2 + i * 10, y * 3, (x + y) + 40 * i], -1) % 256
+        Image.fromarray((smooth + rng.integers(0, 8, smooth.shape)).astype(np.uint8)).save(folder / f"{source}_{i}.jpg")
+    return folder
+
+
+def args(photos, out, steps, extra=()):
+    return ["--data", str(photos), "--out", str(out), "--size", "64", "--layers", "4", "--width", "0.125",
+            "--batch", "4", "--steps", str(steps), "--lr", "2e-3", "--workers", "0", "--log-every", "1",
+            "--threads", "1", *extra]
+
+
+def read_log(out):
+    return [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+
+
+def test_loss_decreases(photos, tmp_path):
+    out = tmp_path / "run"
+    assert train_main(args(photos, out, 60)) == 0
+    losses = [r["loss"] for r in read_log(out)]
+    assert len(losses) == 60
+    assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:10])
+    # each term is logged on its own
+    assert {"valid", "hole", "tv", "img_s"} <= set(read_log(out)[-1])
+    meta = read_metadata(out / "model.safetensors")
+    assert meta["training"]["steps"] == 60 and meta["training"]["images_seen"] == 240
+    assert meta["architecture"]["layers"] == 4
+
+
+def test_resume_continues_from_the_checkpoint(photos, tmp_path):
+    out = tmp_path / "run"
+    train_main(args(photos, out, 5))
+    saved = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert saved["step"] == 5 and saved["images"] == 20
+    torch.manual_seed(999)  # whatever the process's RNG did since, resuming restores the run's
+    model = load_model(out / "model.safetensors")
+    from pconv.train import resume
+
+    optimizer = torch.optim.Adam(model.parameters())
+    step, images = resume(out, model, optimizer, torch.device("cpu"))
+    assert (step, images) == (5, 20)
+    assert torch.equal(torch.get_rng_state(), saved["torch_rng"])
+    train_main(args(photos, out, 8))  # continues to step 8, does not start over
+    steps = [r["step"] for r in read_log(out)]
+    assert steps == [1, 2, 3, 4, 5, 6, 7, 8]
+
+
+def test_finetune_phase_freezes_encoder_batchnorm(photos, tmp_path):
+    out = tmp_path / "run"
+    train_main(args(photos, out, 3, ["--finetune-steps", "3"]))
+    phases = [r["phase"] for r in read_log(out)]
+    assert phases == ["main"] * 3 + ["finetune"] * 3
+    assert read_metadata(out / "model.safetensors")["training"]["phase"] == "finetune"
+
+
+def test_max_minutes_stops_with_a_checkpoint(photos, tmp_path):
+    out = tmp_path / "run"
+    train_main(args(photos, out, 10_000, ["--max-minutes", "0.01"]))
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert 0 < state["step"] < 10_000
+
+
+def test_sigterm_saves_and_stops(photos, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "pconv.train", *args(photos, out, 100_000)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not ((out / "log.jsonl").exists() and (out / "log.jsonl").read_text().count("\n") >= 2):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) == 0
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert state["step"] >= 2
