@@ -51,6 +51,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--amp", action="store_true", help="bfloat16 autocast (GPU)")
+    p.add_argument("--init", help="start from this model file's weights (a new optimiser) when the run has no checkpoint")
     p.add_argument("--log-every", type=int, default=50, help="steps between lines of log.jsonl")
     return p.parse_args(argv)
 
@@ -122,6 +123,14 @@ def train(args: argparse.Namespace) -> int:
     criterion = InpaintingLoss(weights, vgg_weights=args.vgg).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     step, images = resume(out, model, optimizer, device)
+    if step == 0 and args.init:
+        from .weights import load_model
+
+        initial = load_model(args.init)
+        if initial.config != config:
+            raise SystemExit(f"--init {args.init} is {initial.config}, not the requested {config}")
+        model.load_state_dict(initial.state_dict())
+        log.info("initialised from %s", args.init)
     (out / "args.json").write_text(json.dumps(vars(args), indent=1))
 
     total_steps = args.steps + args.finetune_steps

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Train the PConv UNet on one GPU for a fixed wall-time budget, resumable from a CPU run.
 #
-#   scripts/gpu_train.sh pack [PHOTOS_DIR] [RUN_DIR]  # here: .gpu/photos.tar (< 60 MiB, short side 320)
-#                                                    # and .gpu/run/checkpoint.pt to continue from
+#   scripts/gpu_train.sh pack [PHOTOS_DIR] [MODEL]    # here: .gpu/photos.tar (< 60 MiB, short side 320)
+#                                                    # and .gpu/init.safetensors to continue from (a CPU
+#                                                    # checkpoint with its optimiser is too big to carry)
 #   scripts/gpu_train.sh run [MINUTES]              # on the GPU machine (device tool, carry .gpu):
 #                                                    # bf16 autocast, batch 32, 12 loader processes;
 #                                                    # the run folder comes back in $OUT/run
@@ -15,7 +16,7 @@ mode=${1:-run}
 case "$mode" in
 pack)
     photos=${2:-../shared/datasets/photos/train}
-    run=${3:-}
+    init=${3:-}
     mkdir -p .gpu/photos
     python3 - "$photos" <<'PY'
 import sys
@@ -31,7 +32,7 @@ for p in sorted(src.glob("*.jpg")):
         im.save(dst / p.name, quality=85)
 PY
     tar -C .gpu -cf .gpu/photos.tar photos && rm -r .gpu/photos
-    [ -n "$run" ] && mkdir -p .gpu/run && cp "$run/checkpoint.pt" .gpu/run/
+    [ -n "$init" ] && cp "$init" .gpu/init.safetensors
     du -sh .gpu
     ;;
 run)
@@ -39,12 +40,13 @@ run)
     out=${OUT:-.gpu/out}
     mkdir -p "$out/run" /tmp/photos
     tar -C /tmp -xf .gpu/photos.tar
-    [ -f .gpu/run/checkpoint.pt ] && cp .gpu/run/checkpoint.pt "$out/run/"
+    init=()
+    [ -f .gpu/init.safetensors ] && init=(--init .gpu/init.safetensors)
     nvidia-smi --query-gpu=name,memory.total --format=csv
     python3 -m pconv.train --data /tmp/photos --out "$out/run" --device cuda --amp \
         --batch 32 --workers 12 --width 0.5 --steps 200000 --w-multiscale 2 --w-ssim 3 \
-        --max-minutes "$minutes" --checkpoint-minutes 3 --log-every 100
-    rm -f "$out/run/checkpoint.pt.tmp"
+        --max-minutes "$minutes" --checkpoint-minutes 3 --log-every 100 "${init[@]}"
+    rm -f "$out/run/checkpoint.pt" "$out/run/checkpoint.pt.tmp"  # too big to come back; the model does
     ;;
-*) echo "usage: $0 pack [PHOTOS_DIR] [RUN_DIR] | run [MINUTES]" >&2; exit 2 ;;
+*) echo "usage: $0 pack [PHOTOS_DIR] [MODEL] | run [MINUTES]" >&2; exit 2 ;;
 esac

@@ -96,3 +96,12 @@ def test_sigterm_saves_and_stops(photos, tmp_path):
     assert proc.wait(60) == 0
     state = torch.load(out / "checkpoint.pt", weights_only=True)
     assert state["step"] >= 2
+
+
+def test_init_from_a_model_file(photos, tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    train_main(args(photos, first, 3))
+    train_main(args(photos, second, 1, ["--init", str(first / "model.safetensors"), "--lr", "0"]))
+    a, b = load_model(first / "model.safetensors"), load_model(second / "model.safetensors")
+    w = "encoder.0.conv.weight"
+    assert torch.equal(a.state_dict()[w], b.state_dict()[w])  # lr 0: the weights it started from
