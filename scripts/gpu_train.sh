@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Train the PConv UNet on one GPU for a fixed wall-time budget, resumable from a CPU run.
 #
-#   scripts/gpu_train.sh pack [PHOTOS_DIR] [MODEL]    # here: .gpu/photos.tar (< 60 MiB, short side 320)
+#   scripts/gpu_train.sh pack [PHOTOS_DIR] [MODEL]    # here: .gpu/photos.tar (about 46 MiB: short side 256, quality 60)
 #                                                    # and .gpu/init.safetensors to continue from (a CPU
 #                                                    # checkpoint with its optimiser is too big to carry)
 #   scripts/gpu_train.sh run [MINUTES]              # on the GPU machine (device tool, carry .gpu):
@@ -18,7 +18,7 @@ pack)
     photos=${2:-../shared/datasets/photos/train}
     init=${3:-}
     mkdir -p .gpu/photos
-    python3 - "$photos" <<'PY'
+    "${PYTHON:-.venv/bin/python}" - "$photos" <<'PY'
 import sys
 from pathlib import Path
 from PIL import Image
@@ -26,10 +26,10 @@ src, dst = Path(sys.argv[1]), Path(".gpu/photos")
 for p in sorted(src.glob("*.jpg")):
     with Image.open(p) as im:
         im = im.convert("RGB")
-        scale = 320 / min(im.size)
+        scale = 256 / min(im.size)
         if scale < 1:
             im = im.resize((round(im.width * scale), round(im.height * scale)), Image.LANCZOS)
-        im.save(dst / p.name, quality=85)
+        im.save(dst / p.name, quality=60)
 PY
     tar -C .gpu -cf .gpu/photos.tar photos && rm -r .gpu/photos
     [ -n "$init" ] && cp "$init" .gpu/init.safetensors
