@@ -26,7 +26,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.report import machine_description, write_section  # noqa: E402
+from pconv.report import machine_description, write_section  # noqa: E402
 from pconv.model import PConvUNet, PConvUNetConfig  # noqa: E402
 
 

@@ -175,6 +175,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", help="write the means here")
     p.add_argument("--plot", help="PNG plot of PSNR and SSIM by bucket")
     p.add_argument("--grid", help="PNG grid of examples")
+    p.add_argument("--markdown", help="markdown file whose section for this setting is replaced with the results")
     args = p.parse_args(argv)
 
     engines = {name: Inpainter.load(name, weights=args.weights if name == "pconv" else None) for name in args.engines}
@@ -191,6 +192,17 @@ def main(argv=None) -> int:
         plot(means, Path(args.plot), where)
     if args.grid:
         grid(examples, Path(args.grid))
+    if args.markdown:
+        from .report import machine_description, write_section
+
+        doc = Path(args.markdown)
+        body = [f"{where}, seed {args.seed}; weights: `{args.weights or 'shipped'}`; {machine_description()}.",
+                "Each cell: hole PSNR (dB) / whole-image PSNR (dB) / whole-image SSIM / hole L1.", "", table(means)]
+        for label, path in (("plot", args.plot), ("examples", args.grid)):
+            if path:
+                body += ["", f"![{label}]({Path(path).resolve().relative_to(doc.resolve().parent)})"]
+        title = "Evaluation at native size" if not args.crop else f"Evaluation on {args.crop}×{args.crop} crops"
+        write_section(doc, title, "\n".join(body), "python -m pconv.evaluate " + " ".join(argv or sys.argv[1:]))
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Shared by the benchmark scripts: the machine's description and docs/benchmarks.md sections."""
+"""Markdown reports shared by evaluation and the benchmark scripts: the machine, replaceable sections."""
 
 from __future__ import annotations
 
