@@ -202,7 +202,8 @@ def main(argv=None) -> int:
             if path:
                 body += ["", f"![{label}]({Path(path).resolve().relative_to(doc.resolve().parent)})"]
         title = "Evaluation at native size" if not args.crop else f"Evaluation on {args.crop}×{args.crop} crops"
-        write_section(doc, title, "\n".join(body), "python -m pconv.evaluate " + " ".join(argv or sys.argv[1:]))
+        write_section(doc, title, "\n".join(body), "python -m pconv.evaluate " + " ".join(argv or sys.argv[1:]),
+                      document="The PConv model")
     return 0
 
 
