@@ -9,12 +9,13 @@ import redis
 from apiflask import APIFlask
 from werkzeug.exceptions import HTTPException
 
+from core.batches import BatchStore
 from core.jobs import JobStore
 from core.queue import make_celery
 from core.settings import Settings
 from core.storage import StorageUnavailable, open_storage
 
-from .problems import Problem, problem_response
+from .problems import Problem, problem_response, validation_problem
 
 log = logging.getLogger("sneaky.api")
 
@@ -26,6 +27,7 @@ class Services:
         self.settings = settings
         self.redis = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
         self.jobs = JobStore(self.redis, settings.retention_seconds)
+        self.batches = BatchStore(self.jobs)
         self.storage = open_storage(settings.storage_url)
         self.celery = make_celery(settings)
 
@@ -42,10 +44,10 @@ def create_app(settings: Settings | None = None) -> APIFlask:
     )
     app.extensions["sneaky"] = Services(settings)
 
-    from . import health, jobs
+    from . import batches, health, jobs, uploads
 
-    app.register_blueprint(health.bp)
-    app.register_blueprint(jobs.bp)
+    for module in (health, jobs, uploads, batches):
+        app.register_blueprint(module.bp)
     _register_errors(app)
     return app
 
@@ -55,12 +57,8 @@ def _register_errors(app: APIFlask) -> None:
     def apiflask_error(error):
         # validation errors and abort()s from APIFlask
         if error.status_code in (400, 422) and isinstance(error.detail, dict) and error.detail:
-            fields = {name: msgs for where in error.detail.values() for name, msgs in where.items()}
-            missing = [n for n, msgs in fields.items() if any("Missing data" in m for m in _flat(msgs))]
-            if missing:
-                return problem_response("missing_field", f"missing: {', '.join(sorted(missing))}", 400, fields=fields)
-            detail = "; ".join(f"{n}: {' '.join(_flat(m))}" for n, m in fields.items())
-            return problem_response("invalid_field", detail, 422, fields=fields)
+            problem = validation_problem(error.detail)
+            return problem_response(problem.code, problem.detail, problem.status, **problem.extra)
         if error.status_code == 413:
             return problem_response("too_large", "the request body is larger than allowed", 413)
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
@@ -94,10 +92,3 @@ def _register_errors(app: APIFlask) -> None:
         log.exception("unhandled error")
         return problem_response("internal", "internal error; it has been logged", 500)
 
-
-def _flat(messages) -> list[str]:
-    if isinstance(messages, str):
-        return [messages]
-    if isinstance(messages, dict):
-        return [m for v in messages.values() for m in _flat(v)]
-    return [m for v in messages for m in _flat(v)]

@@ -6,16 +6,19 @@ import json
 import logging
 
 from apiflask import APIBlueprint
-from flask import current_app, request, send_file, url_for, redirect
 import io
 
-from core.jobs import QUEUED, RUNNING, SUCCEEDED, new_job_id, object_key, public_view, stored_keys
+from flask import current_app, redirect, request, send_file, url_for
+from marshmallow import ValidationError
+
+from core.jobs import QUEUED, RUNNING, SUCCEEDED, new_job, object_key, public_view, stored_keys
 from core.photos import EXTENSIONS, inspect_pair
 from core.queue import enqueue
-from pconv.images import InpaintError
 
-from .problems import Problem
-from .schemas import Job, JobForm, JobList, ListQuery
+from pconv.images import InpaintError, check_mask_size
+
+from .problems import Problem, validation_problem
+from .schemas import Job, JobForm, JobFromKeys, JobList, ListQuery
 from .tenants import current_tenant
 
 log = logging.getLogger("sneaky.api")
@@ -47,13 +50,17 @@ def _parse_metadata(raw: str | None, limit: int) -> dict:
     return value
 
 
+def job_result_url(job: dict) -> str | None:
+    """A short-lived storage URL (S3), or the API's own result URL (local storage)."""
+    if job["status"] != SUCCEEDED or not job.get("result_key"):
+        return None
+    s = services()
+    url = s.storage.result_url(job["result_key"], s.settings.result_url_seconds, _result_filename(job))
+    return url or url_for("jobs.get_result", job_id=job["id"], _external=True)
+
+
 def _view(job: dict) -> dict:
-    url = None
-    if job["status"] == SUCCEEDED and job.get("result_key"):
-        s = services()
-        url = s.storage.result_url(job["result_key"], s.settings.result_url_seconds, _result_filename(job))
-        url = url or url_for("jobs.get_result", job_id=job["id"], _external=True)
-    return public_view(job, url)
+    return public_view(job, job_result_url(job))
 
 
 def _result_filename(job: dict) -> str:
@@ -65,6 +72,37 @@ def _owned_job(job_id: str) -> dict:
     if job is None:
         raise Problem("not_found", f"no job {job_id}")
     return job
+
+
+@bp.before_request
+def _submit_from_keys():
+    """POST /v1/jobs with a JSON body names objects uploaded through /v1/uploads; the
+    multipart form is the documented default, so this variant is dispatched here."""
+    if request.method == "POST" and request.path.rstrip("/") == "/v1/jobs" and request.is_json:
+        try:
+            body = JobFromKeys().load(request.get_json(silent=True) or {})
+        except ValidationError as exc:
+            raise validation_problem({"json": exc.messages}) from None
+        return submit_from_keys(body)
+    return None
+
+
+def submit_from_keys(body: dict):
+    from .batches import inspect_upload
+
+    s = services()
+    tenant = current_tenant()
+    _parse_metadata(json.dumps(body["metadata"]) if body.get("metadata") is not None else None,
+                    s.settings.max_metadata_bytes)
+    try:
+        photo, image_key = inspect_upload(s, tenant, body["image_key"], "image", complete=True)
+        mask, mask_key = inspect_upload(s, tenant, body["mask_key"], "mask", complete=True)
+        check_mask_size((photo.width, photo.height), (mask.width, mask.height))
+    except InpaintError as exc:
+        raise Problem(exc.code, str(exc), 422 if exc.code in ("invalid_key", "upload_missing") else None) from None
+    job = new_job(tenant, image_key, mask_key, photo.as_input(), body.get("engine") or s.settings.default_engine,
+                  body["priority"], body.get("metadata"), body.get("webhook_url"))
+    return _accept(job)
 
 
 @bp.post("")
@@ -84,37 +122,43 @@ def submit(form):
     except InpaintError as exc:
         raise Problem(exc.code, str(exc)) from None
 
-    tenant, job_id = current_tenant(), new_job_id()
-    job = {
-        "id": job_id,
-        "tenant": tenant,
-        "engine": form.get("engine") or settings.default_engine,
-        "priority": form["priority"],
-        "metadata": metadata,
-        "input": photo.as_input(),
-        "webhook_url": form.get("webhook_url") or "",
-        "image_key": object_key(tenant, job_id, "image"),
-        "mask_key": object_key(tenant, job_id, "mask"),
-        "status": QUEUED,
-    }
+    tenant = current_tenant()
+    job = new_job(tenant, "", "", photo.as_input(), form.get("engine") or settings.default_engine,
+                  form["priority"], metadata, form.get("webhook_url"))
+    job_id = job["id"]
+    job["image_key"], job["mask_key"] = object_key(tenant, job_id, "image"), object_key(tenant, job_id, "mask")
     try:
         s.storage.put(job["image_key"], image, photo.content_type)
         s.storage.put(job["mask_key"], mask, "application/octet-stream")
-        s.jobs.create(job)
-        created = s.jobs.get(job_id)  # as queued: the worker may start it the moment it is enqueued
-        enqueue(s.celery, job_id, job["priority"])
     except Exception:
-        # nothing half-accepted: no record, no stored object for a job the client never got
-        _discard(job)
+        _discard(job, inputs=True)
         raise
-    log.info("job submitted", extra={"job_id": job_id, "tenant": tenant})
-    headers = {"Location": url_for("jobs.get_job", job_id=job_id), "Retry-After": str(settings.retry_after_seconds)}
-    return _view(created), 202, headers
+    return _accept(job, inputs_stored_here=True)
 
 
-def _discard(job: dict) -> None:
+def _accept(job: dict, inputs_stored_here: bool = False):
+    """Record and enqueue a job whose inputs are stored; on any failure remove the record (and
+    the inputs if this request stored them), so the client never has half a job it was not told of."""
     s = services()
-    for cleanup in (lambda: s.jobs.delete(job), lambda: s.storage.delete(job["image_key"], job["mask_key"])):
+    try:
+        s.jobs.create(job)
+        created = s.jobs.get(job["id"])  # as queued: the worker may start it the moment it is enqueued
+        enqueue(s.celery, job["id"], job["priority"])
+    except Exception:
+        _discard(job, inputs=inputs_stored_here)
+        raise
+    log.info("job submitted", extra={"job_id": job["id"], "tenant": job["tenant"]})
+    headers = {"Location": url_for("jobs.get_job", job_id=job["id"]),
+               "Retry-After": str(s.settings.retry_after_seconds)}
+    return public_view(created), 202, headers
+
+
+def _discard(job: dict, inputs: bool) -> None:
+    s = services()
+    cleanups = [lambda: s.jobs.delete(job)]
+    if inputs:
+        cleanups.append(lambda: s.storage.delete(job["image_key"], job["mask_key"]))
+    for cleanup in cleanups:
         try:
             cleanup()
         except Exception:  # the original error is what the client must see

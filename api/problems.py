@@ -19,6 +19,9 @@ STATUS_OF_CODE = {
     "metadata_too_large": 422,
     "missing_field": 400,
     "invalid_field": 422,
+    "invalid_items": 422,
+    "invalid_key": 422,
+    "upload_missing": 422,
     "not_found": 404,
     "not_ready": 409,
     "not_cancelable": 409,
@@ -54,3 +57,22 @@ def problem_response(code: str, detail: str, status: int, headers: dict | None =
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
+
+
+def validation_problem(detail: dict) -> Problem:
+    """A schema's field errors ({location: {field: messages}}) as one problem: missing fields are
+    400 ``missing_field``, anything else 422 ``invalid_field``; ``fields`` lists them all."""
+    fields = {name: msgs for where in detail.values() for name, msgs in where.items()}
+    missing = [n for n, msgs in fields.items() if any("Missing data" in m for m in _flat(msgs))]
+    if missing:
+        return Problem("missing_field", f"missing: {', '.join(sorted(missing))}", 400, fields=fields)
+    summary = "; ".join(f"{n}: {' '.join(_flat(m))}" for n, m in fields.items())
+    return Problem("invalid_field", summary, 422, fields=fields)
+
+
+def _flat(messages) -> list[str]:
+    if isinstance(messages, str):
+        return [messages]
+    if isinstance(messages, dict):
+        return [m for v in messages.values() for m in _flat(v)]
+    return [m for v in messages for m in _flat(v)]

@@ -1,7 +1,7 @@
 """Request and response schemas: they validate at the edge and make the OpenAPI document."""
 
 from apiflask import Schema
-from apiflask.fields import URL, Dict, File, Integer, List, Nested, String
+from apiflask.fields import URL, Dict, File, Float, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range
 
 from core.jobs import STATUSES
@@ -65,3 +65,71 @@ class JobList(Schema):
 class Health(Schema):
     status = String()
     checks = Dict()
+
+
+class JobFromKeys(Schema):
+    image_key = String(required=True, validate=Length(max=64))
+    mask_key = String(required=True, validate=Length(max=64))
+    engine = String(load_default=None, validate=OneOf(ENGINES))
+    priority = String(load_default="interactive", validate=OneOf(PRIORITIES))
+    metadata = Dict(load_default=None)
+    webhook_url = URL(load_default=None, schemes={"http", "https"}, validate=Length(max=2048))
+
+
+class UploadRequest(Schema):
+    count = Integer(load_default=1, validate=Range(1, 1000))
+    content_type = String(load_default="application/octet-stream", validate=Length(max=100))
+
+
+class UploadSlot(Schema):
+    key = String(metadata={"description": "name it as image_key or mask_key in a job or batch"})
+    url = String()
+    method = String()
+    headers = Dict()
+
+
+class Uploads(Schema):
+    uploads = List(Nested(UploadSlot))
+    expires_in = Integer()
+
+
+class BatchItem(Schema):
+    image_key = String(required=True, validate=Length(max=64))
+    mask_key = String(load_default=None, validate=Length(max=64))
+    metadata = Dict(load_default=None)
+
+
+class BatchRequest(Schema):
+    items = List(Nested(BatchItem), required=True, validate=Length(min=1, max=10_000))
+    mask_key = String(load_default=None, validate=Length(max=64),
+                      metadata={"description": "one mask for every item (a watermark, a date stamp)"})
+    engine = String(load_default=None, validate=OneOf(ENGINES))
+    priority = String(load_default="bulk", validate=OneOf(PRIORITIES))
+    webhook_url = URL(load_default=None, schemes={"http", "https"}, validate=Length(max=2048))
+
+
+class BatchView(Schema):
+    id = String()
+    status = String(metadata={"description": "running, or done once every job has ended"})
+    total = Integer()
+    counts = Dict()
+    progress = Float()
+    created_at = String()
+    finished_at = String(allow_none=True)
+    priority = String()
+    engine = String()
+    job_ids = List(String())
+
+
+class ManifestItem(Schema):
+    index = Integer()
+    job_id = String()
+    image_key = String()
+    status = String()
+    result_url = String(allow_none=True)
+    error = Nested(ErrorInfo, allow_none=True)
+
+
+class Manifest(Schema):
+    batch_id = String()
+    items = List(Nested(ManifestItem))

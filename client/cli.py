@@ -56,27 +56,29 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from .submit import ApiError, download, submit, wait
+    import requests
+
+    from .sdk import SneakyClient, SneakyError
 
     for path, what in ((args.photo, "photo"), (args.mask, "mask")):
         if not Path(path).is_file():
             raise SystemExit(f"sneaky: error: {what} not found: {path}")
-    import requests
-
+    client = SneakyClient(args.url, os.environ.get("SNEAKY_API_KEY"), retries=3)
     try:
-        job = submit(args.url, args.photo, args.mask, args.engine, args.priority)
-        print(f"job {job['id']} {job['status']}", flush=True)
+        job = client.submit(args.photo, args.mask, args.engine, args.priority)
+        print(f"job {job.id} {job.status}", flush=True)
         if not args.wait:
             return 0
-        job = wait(args.url, job["id"], args.timeout)
-        if job["status"] != "succeeded":
-            error = job.get("error") or {}
-            raise SystemExit(f"sneaky: job {job['id']} {job['status']}: {error.get('code')}: {error.get('message')}")
-        out = args.output or str(Path(args.photo).with_name(Path(args.photo).stem + ".clean" + Path(args.photo).suffix))
-        size = download(args.url, job["id"], out)
-        print(f"{out}: {size:,} bytes ({job['engine']})")
+        job = client.wait(job.id, args.timeout)
+        if job.status != "succeeded":
+            error = job.error or {}
+            raise SystemExit(f"sneaky: job {job.id} {job.status}: {error.get('code')}: {error.get('message')}")
+        photo = Path(args.photo)
+        out = args.output or str(photo.with_name(photo.stem + ".clean" + photo.suffix))
+        size = client.download(job.id, out)
+        print(f"{out}: {size:,} bytes ({job.engine})")
         return 0
-    except ApiError as exc:
+    except SneakyError as exc:
         raise SystemExit(f"sneaky: error: {exc}") from None
     except requests.ConnectionError:
         raise SystemExit(f"sneaky: error: cannot reach {args.url}; is `sneaky up` running?") from None

@@ -68,21 +68,25 @@ class JobStore:
 
     # -- writes -----------------------------------------------------------------------
 
-    def create(self, job: dict) -> None:
-        """Write a new queued job and index it for its tenant, both expiring with the retention."""
+    def create(self, job: dict, pipe=None) -> None:
+        """Write a new queued job and index it for its tenant, both expiring with the retention
+        (into ``pipe`` when given, so a batch writes all its jobs in one round trip)."""
         record = {k: json.dumps(v) if k in JSON_FIELDS else ("" if v is None else str(v)) for k, v in job.items()}
         record.setdefault("status", QUEUED)
         record.setdefault("attempts", "0")
         record.setdefault("created_at", now_rfc3339())
         key, index = self.job_key(job["id"]), self.tenant_key(job["tenant"])
         oldest = f"{int((time.time() - self.retention) * 1000):012x}"
-        with self.redis.pipeline() as pipe:
-            pipe.hset(key, mapping=record)
-            pipe.expire(key, self.retention)
-            pipe.zadd(index, {job["id"]: 0})
-            pipe.zremrangebylex(index, "-", f"({oldest}")  # entries past retention
-            pipe.expire(index, self.retention)
+        own = pipe is None
+        pipe = self.redis.pipeline() if own else pipe
+        pipe.hset(key, mapping=record)
+        pipe.expire(key, self.retention)
+        pipe.zadd(index, {job["id"]: 0})
+        pipe.zremrangebylex(index, "-", f"({oldest}")  # entries past retention
+        pipe.expire(index, self.retention)
+        if own:
             pipe.execute()
+            pipe.reset()
 
     def transition(self, job_id: str, allowed: tuple[str, ...], new: str, count_attempt: bool = False, **fields):
         args = [",".join(allowed), new, "1" if count_attempt else "0"]
@@ -204,4 +208,24 @@ def object_key(tenant: str, job_id: str, name: str) -> str:
 
 
 def stored_keys(job: dict) -> list[str]:
-    return [job[k] for k in ("image_key", "mask_key", "result_key") if job.get(k)]
+    """The objects that belong to this job alone (a batch's shared mask is not one of them)."""
+    names = ("image_key", "result_key") if job.get("mask_shared") == "1" else ("image_key", "mask_key", "result_key")
+    return [job[k] for k in names if job.get(k)]
+
+
+def new_job(tenant: str, image_key: str, mask_key: str, input_info: dict, engine: str, priority: str,
+            metadata: dict | None = None, webhook_url: str | None = None, mask_shared: bool = False) -> dict:
+    """A queued job record, as single submissions and batches both create them."""
+    return {
+        "id": new_job_id(),
+        "tenant": tenant,
+        "engine": engine,
+        "priority": priority,
+        "metadata": metadata or {},
+        "input": input_info,
+        "webhook_url": webhook_url or "",
+        "image_key": image_key,
+        "mask_key": mask_key,
+        "mask_shared": "1" if mask_shared else "0",
+        "status": QUEUED,
+    }

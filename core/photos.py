@@ -35,9 +35,13 @@ class PhotoInfo:
         return {"width": self.width, "height": self.height, "format": self.format}
 
 
-def inspect(data: bytes, max_pixels: int, what: str = "image") -> PhotoInfo:
+HEADER_BYTES = 256 * 1024  # enough for the header and EXIF of any photo we accept
+
+
+def inspect(data: bytes, max_pixels: int, what: str = "image", complete: bool = True) -> PhotoInfo:
     """Identify a photo or mask from its bytes without decoding pixels; raise InpaintError
-    with a stable code when it cannot be accepted."""
+    with a stable code when it cannot be accepted. ``complete=False``: ``data`` is only the
+    file's beginning, so truncation cannot be checked (the worker finds it)."""
     if not data:
         raise InpaintError(f"the {what} is empty", "invalid_image")
     with warnings.catch_warnings():
@@ -58,8 +62,14 @@ def inspect(data: bytes, max_pixels: int, what: str = "image") -> PhotoInfo:
             f"the {what} is {width}×{height} = {width * height:,} pixels, more than the {max_pixels:,} allowed",
             "too_many_pixels",
         )
-    _check_complete(data, image.format, what)
-    orientation = image.getexif().get(0x0112, 1)
+    if complete:
+        _check_complete(data, image.format, what)
+    try:
+        orientation = image.getexif().get(0x0112, 1)
+    except Exception:  # EXIF past the bytes we read, or damaged: the worker decides on the whole file
+        if complete:
+            raise InpaintError(f"the {what} has damaged metadata", "invalid_image") from None
+        orientation = 1
     if orientation in TRANSPOSING:
         width, height = height, width
     return PhotoInfo(image.format, width, height, image.mode)

@@ -26,11 +26,14 @@ class ObjectMissing(KeyError):
 
 class Storage(Protocol):
     def put(self, key: str, data: bytes, content_type: str) -> None: ...
-    def get(self, key: str) -> bytes: ...
+    def get(self, key: str, max_bytes: int | None = None) -> bytes: ...
     def delete(self, *keys: str) -> None: ...
     def exists(self, key: str) -> bool: ...
     def result_url(self, key: str, seconds: int, filename: str) -> str | None:
         """A short-lived URL the client can download from, or None if the API must serve the bytes."""
+        ...
+    def upload_url(self, key: str, seconds: int, content_type: str) -> str | None:
+        """A presigned PUT URL, or None if uploads go through the API."""
         ...
     def ping(self) -> None: ...
     def delete_older_than(self, seconds: int) -> int: ...
@@ -61,9 +64,10 @@ class LocalStorage:
             Path(tmp).unlink(missing_ok=True)
             raise
 
-    def get(self, key: str) -> bytes:
+    def get(self, key: str, max_bytes: int | None = None) -> bytes:
         try:
-            return self._path(key).read_bytes()
+            with self._path(key).open("rb") as f:
+                return f.read(max_bytes if max_bytes is not None else -1)
         except FileNotFoundError:
             raise ObjectMissing(key) from None
 
@@ -84,6 +88,9 @@ class LocalStorage:
         return self._path(key).is_file()
 
     def result_url(self, key: str, seconds: int, filename: str) -> str | None:
+        return None
+
+    def upload_url(self, key: str, seconds: int, content_type: str) -> str | None:
         return None
 
     def ping(self) -> None:
@@ -145,8 +152,9 @@ class S3Storage:
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
         self._call(self.client.put_object, Key=self._key(key), Body=data, ContentType=content_type)
 
-    def get(self, key: str) -> bytes:
-        return self._call(self.client.get_object, Key=self._key(key))["Body"].read()
+    def get(self, key: str, max_bytes: int | None = None) -> bytes:
+        extra = {"Range": f"bytes=0-{max_bytes - 1}"} if max_bytes else {}
+        return self._call(self.client.get_object, Key=self._key(key), **extra)["Body"].read()
 
     def delete(self, *keys: str) -> None:
         if keys:
@@ -168,6 +176,13 @@ class S3Storage:
                 "Key": self._key(key),
                 "ResponseContentDisposition": f'attachment; filename="{filename}"',
             },
+            ExpiresIn=seconds,
+        )
+
+    def upload_url(self, key: str, seconds: int, content_type: str) -> str | None:
+        return self.client.generate_presigned_url(
+            "put_object",
+            Params={"Bucket": self.bucket, "Key": self._key(key), "ContentType": content_type},
             ExpiresIn=seconds,
         )
 

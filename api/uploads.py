@@ -1,0 +1,57 @@
+"""/v1/uploads: presigned PUT URLs (S3) or upload URLs on the API (local storage), so bulk
+clients send photos straight to storage. Keys never used expire with the retention sweep."""
+
+from __future__ import annotations
+
+from apiflask import APIBlueprint
+from flask import current_app, request, url_for
+
+from core.batches import UPLOAD_KEY, new_upload_key, upload_object_key
+
+from .problems import Problem
+from .schemas import UploadRequest, Uploads
+from .tenants import current_tenant
+
+bp = APIBlueprint("uploads", __name__, url_prefix="/v1/uploads", tag="uploads")
+UPLOAD_URL_SECONDS = 3600
+
+
+def _issued_key(key: str) -> str:
+    return f"sneaky:upload:{key}"
+
+
+@bp.post("")
+@bp.input(UploadRequest, arg_name="body")
+@bp.output(Uploads, status_code=201)
+def create_uploads(body):
+    """Upload slots: PUT each file's bytes to its URL, then name its key in a job or batch."""
+    s = current_app.extensions["sneaky"]
+    tenant = current_tenant()
+    slots = []
+    with s.redis.pipeline() as pipe:
+        for _ in range(body["count"]):
+            key = new_upload_key()
+            url = s.storage.upload_url(upload_object_key(tenant, key), UPLOAD_URL_SECONDS, body["content_type"])
+            if url is None:  # local storage: the API takes the bytes itself
+                url = url_for("uploads.put_upload", key=key, _external=True)
+                pipe.set(_issued_key(key), tenant, ex=UPLOAD_URL_SECONDS)
+            slots.append({"key": key, "url": url, "method": "PUT", "headers": {"Content-Type": body["content_type"]}})
+        pipe.execute()
+    return {"uploads": slots, "expires_in": UPLOAD_URL_SECONDS}, 201
+
+
+@bp.put("/<key>")
+@bp.doc(responses={201: "stored", 404: "unknown or expired upload key", 413: "too large"})
+def put_upload(key):
+    """The upload URL of local storage (S3 storage hands out presigned URLs instead)."""
+    s = current_app.extensions["sneaky"]
+    tenant = current_tenant()
+    owner = s.redis.get(_issued_key(key)) if UPLOAD_KEY.match(key) else None
+    if owner is None or owner.decode() != tenant:
+        raise Problem("not_found", "unknown or expired upload key", 404)
+    limit = s.settings.max_upload_bytes
+    data = request.stream.read(limit + 1)
+    if len(data) > limit:
+        raise Problem("too_large", f"an upload may hold at most {limit:,} bytes")
+    s.storage.put(upload_object_key(tenant, key), data, request.content_type or "application/octet-stream")
+    return {"key": key}, 201

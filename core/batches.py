@@ -1,0 +1,91 @@
+"""Batches and direct uploads: many jobs created at once from objects clients put in storage.
+
+A batch is a hash plus the list of its job ids (in item order); counts and progress are read
+from the jobs themselves, so they can never drift from the jobs' own state.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from .jobs import TERMINAL, JobStore, decode, new_job_id, now_rfc3339
+
+UPLOAD_KEY = re.compile(r"^upl_[0-9a-f]{32}$")
+
+
+def new_upload_key() -> str:
+    return f"upl_{secrets.token_hex(16)}"
+
+
+def upload_object_key(tenant: str, upload_key: str) -> str:
+    """Where an upload lives: under its tenant, so one tenant's key never reaches another's object."""
+    if not UPLOAD_KEY.match(upload_key):
+        raise ValueError(f"not an upload key: {upload_key!r}")
+    return f"{tenant}/uploads/{upload_key}"
+
+
+class BatchStore:
+    def __init__(self, jobs: JobStore) -> None:
+        self.jobs = jobs
+        self.redis = jobs.redis
+
+    def key(self, batch_id: str) -> str:
+        return f"{self.jobs.ns}:batch:{batch_id}"
+
+    def create(self, tenant: str, jobs: list[dict], settings: dict) -> dict:
+        """Write the batch and all its jobs (queued) in one round trip."""
+        batch_id = new_job_id()
+        batch = {"id": batch_id, "tenant": tenant, "total": len(jobs), "created_at": now_rfc3339(), **settings}
+        for job in jobs:
+            job["batch_id"] = batch_id
+        with self.redis.pipeline() as pipe:
+            for job in jobs:
+                self.jobs.create(job, pipe=pipe)
+            pipe.hset(self.key(batch_id), mapping={k: str(v) for k, v in batch.items()})
+            pipe.rpush(self.key(batch_id) + ":jobs", *[j["id"] for j in jobs])
+            for suffix in ("", ":jobs"):
+                pipe.expire(self.key(batch_id) + suffix, self.jobs.retention)
+            pipe.execute()
+        return batch
+
+    def get(self, batch_id: str, tenant: str) -> dict | None:
+        if not batch_id.isalnum() or len(batch_id) > 64:
+            return None
+        raw = self.redis.hgetall(self.key(batch_id))
+        batch = {k.decode(): v.decode() for k, v in raw.items()}
+        if not batch or batch.get("tenant") != tenant:
+            return None
+        batch["total"] = int(batch["total"])
+        return batch
+
+    def job_ids(self, batch_id: str) -> list[str]:
+        return [j.decode() for j in self.redis.lrange(self.key(batch_id) + ":jobs", 0, -1)]
+
+    def jobs_of(self, batch_id: str) -> list[dict]:
+        """The batch's job records in item order (an expired or deleted one reads as None)."""
+        ids = self.job_ids(batch_id)
+        with self.redis.pipeline() as pipe:
+            for job_id in ids:
+                pipe.hgetall(self.jobs.job_key(job_id))
+            return [decode(raw) or {"id": job_id, "status": "deleted"} for job_id, raw in zip(ids, pipe.execute())]
+
+    def summary(self, batch: dict, jobs: list[dict]) -> dict:
+        counts = {s: 0 for s in ("queued", "running", "succeeded", "failed", "canceled")}
+        for job in jobs:
+            if job["status"] in counts:
+                counts[job["status"]] += 1
+        finished = sum(counts[s] for s in TERMINAL)
+        done = finished == len(jobs)
+        stamps = [j.get("finished_at") for j in jobs if j.get("finished_at")]
+        return {
+            "id": batch["id"],
+            "status": "done" if done else "running",
+            "total": batch["total"],
+            "counts": counts,
+            "progress": round(finished / batch["total"], 4) if batch["total"] else 1.0,
+            "created_at": batch["created_at"],
+            "finished_at": max(stamps) if done and stamps else None,
+            "priority": batch.get("priority"),
+            "engine": batch.get("engine"),
+        }
