@@ -84,6 +84,28 @@ def cmd_submit(args: argparse.Namespace) -> int:
         raise SystemExit(f"sneaky: error: cannot reach {args.url}; is `sneaky up` running?") from None
 
 
+def cmd_batch(args: argparse.Namespace) -> int:
+    import requests
+
+    from .batch import run_batch
+    from .sdk import SneakyClient, SneakyError
+
+    if not Path(args.photos_dir).is_dir():
+        raise SystemExit(f"sneaky: error: not a folder: {args.photos_dir}")
+    if args.masks and not Path(args.masks).is_dir():
+        raise SystemExit(f"sneaky: error: not a folder: {args.masks}")
+    if args.mask and not Path(args.mask).is_file():
+        raise SystemExit(f"sneaky: error: mask not found: {args.mask}")
+    client = SneakyClient(args.url, os.environ.get("SNEAKY_API_KEY"))
+    try:
+        return run_batch(client, args.photos_dir, args.out, args.masks, args.mask, args.concurrency,
+                         args.engine, args.priority)
+    except SneakyError as exc:
+        raise SystemExit(f"sneaky: error: {exc}") from None
+    except requests.ConnectionError:
+        raise SystemExit(f"sneaky: error: cannot reach {args.url}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sneaky", description="Remove unwanted objects from photos.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -112,6 +134,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="where --wait writes the result (default: PHOTO.clean.EXT)")
     p.add_argument("--timeout", type=float, default=3600, help="seconds --wait waits at most")
     p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("batch", help="clean a folder of photos through an API (resumable)")
+    p.add_argument("photos_dir")
+    masks = p.add_mutually_exclusive_group(required=True)
+    masks.add_argument("--masks", help="folder of masks named like the photos")
+    masks.add_argument("--mask", help="one mask for every photo")
+    p.add_argument("--out", required=True, help="results, report.csv and the resume state go here")
+    p.add_argument("--url", default=os.environ.get("SNEAKY_URL", "http://127.0.0.1:8000"))
+    p.add_argument("--concurrency", type=int, default=4, help="parallel uploads and downloads")
+    p.add_argument("--engine", choices=["pconv", "telea", "ns"])
+    p.add_argument("--priority", default="bulk", choices=["interactive", "bulk"])
+    p.set_defaults(func=cmd_batch)
     return parser
 
 

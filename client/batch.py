@@ -1,0 +1,176 @@
+"""``sneaky batch``: clean a whole folder through the API, resumably.
+
+State lives in ``OUT_DIR/.sneaky-batch.json`` (photo → job), written atomically after
+every change, so an interrupted run picks up where it stopped: finished photos are
+skipped, submitted ones are waited for (never submitted twice), the rest are sent.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .sdk import TERMINAL, SneakyClient
+
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
+STATE_FILE = ".sneaky-batch.json"
+REPORT_FILE = "report.csv"
+BATCH_SIZE = 500
+
+
+@dataclass
+class Plan:
+    pairs: list[tuple[Path, Path]]  # photo, mask
+    unmatched: list[Path]  # photos without a mask
+
+
+def match_masks(photos_dir: Path, masks_dir: Path | None, mask: Path | None) -> Plan:
+    """Pair each photo with the mask of the same name (any image extension), or the one shared mask."""
+    photos = sorted(p for p in photos_dir.iterdir() if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
+    if mask is not None:
+        return Plan([(p, mask) for p in photos], [])
+    by_stem: dict[str, Path] = {}
+    for m in sorted(masks_dir.iterdir()):
+        if m.is_file() and m.suffix.lower() in PHOTO_SUFFIXES:
+            by_stem.setdefault(m.stem, m)
+            by_stem[m.name] = m
+    pairs, unmatched = [], []
+    for p in photos:
+        found = by_stem.get(p.name) or by_stem.get(p.stem)
+        (pairs.append((p, found)) if found else unmatched.append(p))
+    return Plan(pairs, unmatched)
+
+
+class State:
+    def __init__(self, out_dir: Path) -> None:
+        self.path = out_dir / STATE_FILE
+        self.photos: dict[str, dict] = json.loads(self.path.read_text())["photos"] if self.path.exists() else {}
+
+    def save(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"photos": self.photos}, indent=0))
+        os.replace(tmp, self.path)
+
+    def counts(self) -> dict[str, int]:
+        counts = {"uploaded": 0, "queued": 0, "running": 0, "done": 0, "failed": 0}
+        for entry in self.photos.values():
+            status = entry.get("status", "")
+            if status == "succeeded" and entry.get("downloaded"):
+                counts["done"] += 1
+            elif status in ("failed", "canceled"):
+                counts["failed"] += 1
+            elif status in ("queued", "running"):
+                counts[status] += 1
+            elif status == "succeeded":
+                counts["running"] += 1  # finished, result on its way down
+            if entry.get("job_id"):
+                counts["uploaded"] += 1
+        return counts
+
+
+def run_batch(client: SneakyClient, photos_dir: str, out_dir: str, masks_dir: str | None = None,
+              mask: str | None = None, concurrency: int = 4, engine: str | None = None,
+              priority: str = "bulk", poll: float = 1.0) -> int:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    plan = match_masks(Path(photos_dir), Path(masks_dir) if masks_dir else None, Path(mask) if mask else None)
+    state = State(out)
+    for photo in plan.unmatched:
+        print(f"sneaky batch: no mask for {photo.name}; skipped")
+    total = len(plan.pairs)
+    bar = tqdm(total=total, unit="photo", dynamic_ncols=True, desc="done")
+    bar.update(state.counts()["done"])
+    started = time.monotonic()
+
+    def show():
+        counts = state.counts()
+        bar.n = counts["done"] + counts["failed"]
+        rate = (bar.n - initial) / max(1e-6, time.monotonic() - started)
+        bar.set_postfix(**counts, rate=f"{rate:.1f}/s")
+        bar.refresh()
+
+    initial = state.counts()["done"] + state.counts()["failed"]
+    with ThreadPoolExecutor(concurrency) as pool:
+        _submit_new(client, pool, plan, state, engine, priority, show)
+        _collect(client, pool, out, state, show, poll)
+    bar.close()
+    write_report(out, plan, state)
+    counts = state.counts()
+    print(f"{counts['done']} done, {counts['failed']} failed, {len(plan.unmatched)} without a mask; "
+          f"report in {out / REPORT_FILE}")
+    return 0 if counts["failed"] == 0 and not plan.unmatched else 1
+
+
+def _submit_new(client, pool, plan: Plan, state: State, engine, priority, show) -> None:
+    todo = [(p, m) for p, m in plan.pairs if not state.photos.get(p.name, {}).get("job_id")]
+    shared = plan.pairs[0][1] if plan.pairs and all(m == plan.pairs[0][1] for _, m in plan.pairs) else None
+    shared_key = client.upload([shared])[0] if shared is not None and todo else None
+    for start in range(0, len(todo), BATCH_SIZE):
+        chunk = todo[start : start + BATCH_SIZE]
+        image_keys = list(pool.map(lambda pair: client.upload([pair[0]])[0], chunk))
+        if shared_key:
+            items = [{"image_key": k} for k in image_keys]
+        else:
+            mask_keys = list(pool.map(lambda pair: client.upload([pair[1]])[0], chunk))
+            items = [{"image_key": k, "mask_key": m} for k, m in zip(image_keys, mask_keys)]
+        for item, (photo, _) in zip(items, chunk):
+            item["metadata"] = {"file": photo.name}
+        batch = client.batch(items, mask_key=shared_key, engine=engine, priority=priority)
+        for job_id, (photo, m) in zip(batch.job_ids, chunk):
+            state.photos[photo.name] = {"job_id": job_id, "batch_id": batch.id, "mask": m.name, "status": "queued"}
+        state.save()  # right after the batch exists: a rerun waits for these, never resubmits them
+        show()
+
+
+def _collect(client, pool, out: Path, state: State, show, poll: float) -> None:
+    """Follow every batch's manifest, downloading results as they finish."""
+    def fetch(name_item):
+        name, item = name_item
+        client.download(item["job_id"], out / name)
+        return name
+
+    while True:
+        pending = {n: e for n, e in state.photos.items() if not e.get("downloaded") and e["status"] not in
+                   ("failed", "canceled")}
+        if not pending:
+            return
+        by_job = {e["job_id"]: n for n, e in pending.items()}
+        ready = []
+        for batch_id in sorted({e["batch_id"] for e in pending.values()}):
+            for item in client.manifest(batch_id):
+                name = by_job.get(item["job_id"])
+                if name is None:
+                    continue
+                state.photos[name]["status"] = item["status"]
+                if item["status"] in ("failed", "canceled"):
+                    state.photos[name]["error"] = item.get("error") or {"code": item["status"], "message": ""}
+                elif item["status"] == "succeeded":
+                    ready.append((name, item))
+        for name in pool.map(fetch, ready):
+            state.photos[name]["downloaded"] = True
+        state.save()
+        show()
+        if not ready and any(e["status"] not in TERMINAL for e in pending.values()):
+            time.sleep(poll)
+
+
+def write_report(out: Path, plan: Plan, state: State) -> None:
+    with (out / REPORT_FILE).open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["photo", "mask", "status", "job_id", "output", "error_code", "error_message"])
+        for photo, mask in plan.pairs:
+            entry = state.photos.get(photo.name, {})
+            error = entry.get("error") or {}
+            status = "succeeded" if entry.get("downloaded") else entry.get("status", "not_submitted")
+            output = str(out / photo.name) if entry.get("downloaded") else ""
+            writer.writerow([photo.name, mask.name, status, entry.get("job_id", ""), output,
+                             error.get("code", ""), error.get("message", "")])
+        for photo in plan.unmatched:
+            writer.writerow([photo.name, "", "no_mask", "", "", "no_mask", "no mask of the same name"])
