@@ -90,12 +90,14 @@ def create_batch(body):
                     body.get("webhook_url"), mask_shared=bool(shared))
             for photo, image_key, mask_key, meta in checked]
     batch = s.batches.create(tenant, jobs, {"engine": engine, "priority": body["priority"]})
-    for n, job in enumerate(jobs):
+    group = s.settings.bulk_group_size
+    for start in range(0, len(jobs), group):
         try:
-            enqueue(s.celery, job["id"], job["priority"])
+            enqueue(s.celery, [j["id"] for j in jobs[start : start + group]], body["priority"],
+                    s.settings.job_time_limit)
         except Exception:
             # the batch exists: account for every job not handed to the queue rather than leave it queued forever
-            for stranded in jobs[n:]:
+            for stranded in jobs[start:]:
                 s.jobs.fail(stranded["id"], "queue_unavailable", "the job could not be queued")
             raise
     view = s.batches.summary({**batch, "total": len(jobs)}, jobs)

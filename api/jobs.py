@@ -143,7 +143,7 @@ def _accept(job: dict, inputs_stored_here: bool = False):
     try:
         s.jobs.create(job)
         created = s.jobs.get(job["id"])  # as queued: the worker may start it the moment it is enqueued
-        enqueue(s.celery, job["id"], job["priority"])
+        enqueue(s.celery, [job["id"]], job["priority"], s.settings.job_time_limit)
     except Exception:
         _discard(job, inputs=inputs_stored_here)
         raise

@@ -9,13 +9,14 @@ from celery import Celery
 
 from .settings import Settings
 
-RUN_JOB = "sneaky.run_job"
+RUN_JOBS = "sneaky.run_jobs"  # one message: a list of job ids, filled together
 QUEUES = ("interactive", "bulk")  # workers consume in this order
 
 
 def make_celery(settings: Settings) -> Celery:
     app = Celery("sneaky", broker=settings.redis_url)
-    visibility = settings.job_time_limit * 2 + 60  # must exceed the longest job, or Redis redelivers it
+    # a message must be acked before Redis redelivers it: above the longest group of jobs
+    visibility = settings.job_time_limit * settings.bulk_group_size + 60
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],
@@ -35,5 +36,7 @@ def make_celery(settings: Settings) -> Celery:
     return app
 
 
-def enqueue(app: Celery, job_id: str, priority: str) -> None:
-    app.send_task(RUN_JOB, args=[job_id], queue=priority)
+def enqueue(app: Celery, job_ids: list[str], priority: str, time_limit: int) -> None:
+    """One message for a group of jobs; its time limits grow with the group."""
+    soft = time_limit * len(job_ids)
+    app.send_task(RUN_JOBS, args=[job_ids], queue=priority, soft_time_limit=soft, time_limit=soft + 30)

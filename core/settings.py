@@ -21,6 +21,7 @@ class Settings:
     retention_seconds: int = 7 * 24 * 3600
     result_url_seconds: int = 900  # lifetime of presigned result URLs
     job_time_limit: int = 600  # seconds a job may run before it is stopped
+    bulk_group_size: int = 8  # batch jobs per worker message: their crops share forward passes
     retry_after_seconds: int = 1  # Retry-After on 202, a hint for polling
     public_url: str = ""  # base URL the API is reached at, for upload links; empty = the request's
 

@@ -167,24 +167,34 @@ class Inpainter:
 
     def inpaint_hole(self, image: Image.Image, hole: np.ndarray) -> Image.Image:
         """As ``inpaint``, for an upright image and a boolean hole of its size."""
-        mode = output_mode(image)
-        if image.mode != mode:
-            image = image.convert(mode)
-        if not hole.any():
-            return image  # nothing to remove: the photo as it is, no model run
-        result = image.copy()
+        return self.inpaint_many([(image, hole)])[0]
+
+    def inpaint_many(self, work: list[tuple[Image.Image, np.ndarray]]) -> list[Image.Image]:
+        """Several upright photos with their holes at once: crops of all of them that pad to the
+        same size share forward passes (the worker's batched inference)."""
         filler = self.filler
-        boxes = hole_boxes(hole, join=filler.margin // 2)
-        regions = plan_regions(boxes, image.size, filler.margin, filler.min_side, filler.window)
+        work = list(work)
+        results, regions = [], []  # regions: (photo index, crop box, hole box)
+        for index, (image, hole) in enumerate(work):
+            mode = output_mode(image)
+            image = image if image.mode == mode else image.convert(mode)
+            if not hole.any():
+                results.append(image)  # nothing to remove: the photo as it is, no model run
+                continue
+            results.append(image.copy())
+            work[index] = (image, hole)
+            boxes = hole_boxes(hole, join=filler.margin // 2)
+            for crop, box in plan_regions(boxes, image.size, filler.margin, filler.min_side, filler.window):
+                regions.append((index, crop, box))
         # same padded size next to each other, so they share forward passes; chunks bound memory
-        regions.sort(key=lambda r: (padded_side(r[0].height, filler), padded_side(r[0].width, filler)))
+        regions.sort(key=lambda r: (padded_side(r[1].height, filler), padded_side(r[1].width, filler)))
         for start in range(0, len(regions), filler.batch_size):
             chunk = regions[start : start + filler.batch_size]
-            holes = [hole[crop.y0 : crop.y1, crop.x0 : crop.x1] for crop, _ in chunk]
-            filled = self.fill_crops([(self._rgb_crop(image, crop), h) for (crop, _), h in zip(chunk, holes)])
-            for (crop, box), crop_hole, out in zip(chunk, holes, filled):
-                self._paste(result, out, crop, box, crop_hole)
-        return result
+            holes = [work[i][1][crop.y0 : crop.y1, crop.x0 : crop.x1] for i, crop, _ in chunk]
+            crops = [(self._rgb_crop(work[i][0], crop), h) for (i, crop, _), h in zip(chunk, holes)]
+            for (i, crop, box), crop_hole, out in zip(chunk, holes, self.fill_crops(crops)):
+                self._paste(results[i], out, crop, box, crop_hole)
+        return results
 
     @staticmethod
     def _rgb_crop(image: Image.Image, box: Box) -> np.ndarray:

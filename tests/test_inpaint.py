@@ -282,3 +282,26 @@ def test_real_photo_with_every_engine(inpainter):
     out = inpainter.inpaint(image, mask)
     hole = mask_to_hole(mask)
     assert outside_unchanged(image.convert("RGB"), out, hole)
+
+
+def test_inpaint_many_shares_forward_passes_across_photos(pconv_inpainter):
+    seen = []
+    filler = pconv_inpainter.filler
+    fill = filler.fill_batch
+    filler.fill_batch = lambda images, holes: seen.append(images.shape) or fill(images, holes)
+    try:
+        work = []
+        for i in range(3):
+            image = photo(300, 200, seed=i)
+            hole = np.zeros((200, 300), bool)
+            hole[50 + i : 80, 60:100 + i] = True
+            work.append((image, hole))
+        work.append((photo(40, 30, "L"), np.zeros((30, 40), bool)))  # empty: returned as is
+        together = pconv_inpainter.inpaint_many(work)
+    finally:
+        filler.fill_batch = fill
+    assert seen == [(3, 256, 256, 3)]
+    for (image, hole), out in zip(work, together):
+        alone = np.asarray(pconv_inpainter.inpaint_hole(image, hole)).astype(int)
+        assert np.abs(np.asarray(out).astype(int) - alone).max() <= 1
+        assert outside_unchanged(image, out, hole)

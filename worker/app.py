@@ -10,7 +10,7 @@ import threading
 from celery.signals import worker_process_init, worker_ready
 
 from core.jobs import JobStore
-from core.queue import RUN_JOB, make_celery
+from core.queue import RUN_JOBS, make_celery
 from core.settings import Settings
 from core.storage import open_storage
 
@@ -70,6 +70,6 @@ def _start_retention_sweeper(**_):
     threading.Thread(target=sweep_forever, name="retention-sweeper", daemon=True).start()
 
 
-@app.task(name=RUN_JOB, bind=True)
-def run_job(self, job_id: str) -> str:
-    return tasks.run_job(services(), job_id)
+@app.task(name=RUN_JOBS)
+def run_jobs(job_ids: list[str]) -> list[str]:
+    return tasks.run_jobs(services(), job_ids)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import logging
+import sys
 import time
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import requests
@@ -25,72 +27,125 @@ class Canceled(Exception):
     pass
 
 
-def run_job(services, job_id: str) -> str:
-    """Run one job to its outcome, then tell its webhook; returns the status it ended in
-    (or why it was skipped)."""
-    outcome = _run(services, job_id)
-    if outcome in TERMINAL:
-        notify_webhook(services, job_id)
-    return outcome
+@dataclass
+class Work:
+    """One job on its way through a group: inputs decoded, then filled, then stored."""
+
+    job_id: str
+    job: dict
+    started: float
+    image: Image.Image | None = None
+    hole: np.ndarray | None = None
+    fmt: str = ""
+    hole_ratio: float = 0.0
+    result: Image.Image | None = None
+    outcome: str | None = None  # set once the job has ended (or was skipped)
 
 
-def _run(services, job_id: str) -> str:
-    jobs, storage = services.jobs, services.storage
+def run_jobs(services, job_ids: list[str]) -> list[str]:
+    """Run a group of jobs: decode each, fill all that share an engine together (their crops
+    share forward passes), then store each result. Each job ends on its own: one bad photo
+    fails alone. Returns each job's outcome, in order; finished jobs notify their webhooks."""
+    work = [_load(services, job_id) for job_id in job_ids]
+    by_engine: dict[str, list[Work]] = {}
+    for w in work:
+        if w.outcome is None:
+            by_engine.setdefault(w.job["engine"], []).append(w)
+    for engine, group in by_engine.items():
+        _fill(services, engine, group)
+    for w in work:
+        if w.outcome is None:
+            w.outcome = _store(services, w)
+        if w.outcome in TERMINAL:
+            notify_webhook(services, w.job_id)
+    return [w.outcome for w in work]
+
+
+def _load(services, job_id: str) -> Work:
+    jobs = services.jobs
     started = jobs.start(job_id)
+    w = Work(job_id, {}, time.monotonic())
     if not started.applied:
         # deleted, already finished or canceled: a late or duplicate delivery does nothing
         log.info("job %s skipped: %s", job_id, started.previous or "no record")
-        return started.previous or "missing"
-    job = jobs.get(job_id)
-    t0 = time.monotonic()
+        w.outcome = started.previous or "missing"
+        return w
+    w.job = jobs.get(job_id) or {}
+    try:
+        image_bytes = services.storage.get(w.job["image_key"])
+        mask_bytes = services.storage.get(w.job["mask_key"])
+        w.image, w.hole, w.fmt = decode_inputs(image_bytes, mask_bytes, services.settings.max_pixels)
+        w.hole_ratio = float(np.count_nonzero(w.hole)) / w.hole.size
+    except Exception as exc:
+        w.outcome = _fail_from(services, w, exc)
+    return w
+
+
+def _fill(services, engine: str, group: list[Work]) -> None:
+    try:
+        inpainter = engines.get(engine)
+        results = inpainter.inpaint_many([(w.image, w.hole) for w in group])
+        for w, result in zip(group, results):
+            w.result = result
+    except Exception:
+        if len(group) == 1:
+            group[0].outcome = _fail_from(services, group[0], sys.exc_info()[1])
+            return
+        for w in group:  # find the one that broke the group: each alone
+            _fill(services, engine, [w])
+
+
+def _store(services, w: Work) -> str:
+    jobs, storage = services.jobs, services.storage
     result_key = None
     try:
-        image_bytes, mask_bytes = storage.get(job["image_key"]), storage.get(job["mask_key"])
-        result, fmt, hole_ratio = inpaint_bytes(image_bytes, mask_bytes, job["engine"], services.settings.max_pixels)
-        if _cancel_requested(jobs, job_id):
+        if _cancel_requested(jobs, w.job_id):
             raise Canceled
-        result_key = object_key(job["tenant"], job_id, "result" + EXTENSIONS[fmt])
-        storage.put(result_key, result.getvalue(), ACCEPTED_FORMATS[fmt])
-        jobs.redis.hset(jobs.job_key(job_id), "result_key", result_key)
-        info = {**(job.get("input") or {}), "hole_ratio": round(hole_ratio, 6)}
-        done = jobs.succeed(job_id, {"width": result.width, "height": result.height, "format": fmt}, info)
+        out = io.BytesIO()
+        encode(w.result, out, w.fmt)
+        result_key = object_key(w.job["tenant"], w.job_id, "result" + EXTENSIONS[w.fmt])
+        storage.put(result_key, out.getvalue(), ACCEPTED_FORMATS[w.fmt])
+        jobs.redis.hset(jobs.job_key(w.job_id), "result_key", result_key)
+        info = {**(w.job.get("input") or {}), "hole_ratio": round(w.hole_ratio, 6)}
+        width, height = w.result.size
+        done = jobs.succeed(w.job_id, {"width": width, "height": height, "format": w.fmt}, info)
         if not done.applied:  # canceled or deleted meanwhile: leave nothing behind
             storage.delete(result_key)
             return done.previous or "missing"
-        log.info("job %s succeeded in %.3fs", job_id, time.monotonic() - t0)
+        log.info("job %s succeeded in %.3fs", w.job_id, time.monotonic() - w.started)
         return "succeeded"
-    except Canceled:
-        jobs.cancel(job_id, from_states=(RUNNING,))
-        return CANCELED
-    except InpaintError as exc:
-        return _fail(jobs, storage, job_id, result_key, exc.code, str(exc))
-    except (StorageUnavailable, ObjectMissing) as exc:
-        code = "storage_unavailable" if isinstance(exc, StorageUnavailable) else "input_missing"
-        return _fail(jobs, storage, job_id, result_key, code, str(exc))
     except Exception as exc:
-        log.exception("job %s failed", job_id)
-        return _fail(jobs, storage, job_id, result_key, "internal", f"internal error ({type(exc).__name__})")
+        if result_key:
+            storage.delete(result_key)
+        return _fail_from(services, w, exc)
+
+
+def _fail_from(services, w: Work, exc: BaseException) -> str:
+    """End a job from the error that stopped it, with a stable code."""
+    jobs = services.jobs
+    if isinstance(exc, Canceled):
+        jobs.cancel(w.job_id, from_states=(RUNNING,))
+        return CANCELED
+    if isinstance(exc, InpaintError):
+        code, message = exc.code, str(exc)
+    elif isinstance(exc, StorageUnavailable):
+        code, message = "storage_unavailable", str(exc)
+    elif isinstance(exc, ObjectMissing):
+        code, message = "input_missing", f"an input of the job is gone from storage: {exc}"
+    else:
+        log.error("job %s failed", w.job_id, exc_info=exc)
+        code, message = "internal", f"internal error ({type(exc).__name__})"
+    jobs.fail(w.job_id, code, message)
+    log.info("job %s failed: %s", w.job_id, code)
+    return "failed"
 
 
 def _cancel_requested(jobs, job_id: str) -> bool:
     return jobs.redis.hget(jobs.job_key(job_id), "cancel_requested") == b"1"
 
 
-def _fail(jobs, storage, job_id, result_key, code, message) -> str:
-    if result_key:
-        storage.delete(result_key)
-    jobs.fail(job_id, code, message)
-    log.info("job %s failed: %s", job_id, code)
-    return "failed"
-
-
-class EncodedResult(io.BytesIO):
-    width: int
-    height: int
-
-
-def inpaint_bytes(image_bytes: bytes, mask_bytes: bytes, engine: str, max_pixels: int):
-    """Decode, inpaint, encode in the photo's own format. Returns (bytes, format, hole ratio)."""
+def decode_inputs(image_bytes: bytes, mask_bytes: bytes, max_pixels: int):
+    """Decode the photo (upright) and its mask's hole. Returns (image, hole, format)."""
     Image.MAX_IMAGE_PIXELS = max_pixels  # the API already refused anything larger
     try:
         with warnings.catch_warnings():
@@ -106,16 +161,7 @@ def inpaint_bytes(image_bytes: bytes, mask_bytes: bytes, engine: str, max_pixels
         raise InpaintError(f"{fmt} is not an accepted format", "unsupported_format")
     image, mask = upright(image), upright(mask)
     check_mask_size(image.size, mask.size)
-    hole = mask_to_hole(mask)
-    del mask
-    hole_ratio = float(np.count_nonzero(hole)) / hole.size
-    result = engines.get(engine).inpaint_hole(image, hole)
-    if fmt == "JPEG" and result.mode not in ("RGB", "L", "CMYK"):
-        result = result.convert("RGB")  # a JPEG decodes to these modes only; kept for safety
-    out = EncodedResult()
-    encode(result, out, fmt)
-    out.width, out.height = result.size
-    return out, fmt, hole_ratio
+    return image, mask_to_hole(mask), fmt
 
 
 WEBHOOK_ATTEMPTS = 3
