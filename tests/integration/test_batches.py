@@ -132,3 +132,24 @@ def test_interactive_job_overtakes_a_bulk_backlog(client):
     at_that_time = client.get_batch(batch.id)
     assert at_that_time.counts["queued"] > 0, at_that_time  # the backlog was still waiting
     wait_batch(client, batch.id, timeout=300)
+
+
+def test_cancel_a_batch(client, stack):
+    images = photos(120, 32, 24, seed=900)
+    keys = client.upload(images)
+    [mask] = client.upload([mask_for(32, 24)[0]])
+    batch = client.batch([{"image_key": k} for k in keys], mask_key=mask)
+    canceled = client.cancel_batch(batch.id)
+    done = wait_batch(client, batch.id)
+    assert canceled.counts["canceled"] > 0  # the backlog was still queued when the cancel came
+    assert done.counts["canceled"] == canceled.counts["canceled"]  # and none of those ran afterwards
+    assert sum(done.counts.values()) == 120 and done.counts["queued"] == 0 and done.counts["running"] == 0
+    manifest = client.manifest(batch.id)
+    for item in manifest:
+        assert (item["result_url"] is not None) == (item["status"] == "succeeded")
+
+
+def test_batches_are_not_found_for_unknown_ids(client):
+    with pytest.raises(SneakyError) as err:
+        client.get_batch("0123456789abcdef")
+    assert err.value.status == 404 and err.value.code == "not_found"
