@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from core.batches import BatchStore
 from core.jobs import JobStore
+from core.keys import KeyStore
 from core.queue import make_celery
 from core.settings import Settings
 from core.storage import StorageUnavailable, open_storage
@@ -28,6 +29,7 @@ class Services:
         self.redis = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
         self.jobs = JobStore(self.redis, settings.retention_seconds)
         self.batches = BatchStore(self.jobs)
+        self.keys = KeyStore(self.redis)
         self.storage = open_storage(settings.storage_url)
         self.celery = make_celery(settings)
 
@@ -44,8 +46,9 @@ def create_app(settings: Settings | None = None) -> APIFlask:
     )
     app.extensions["sneaky"] = Services(settings)
 
-    from . import batches, health, jobs, uploads
+    from . import batches, health, jobs, tenants, uploads
 
+    app.before_request(tenants.authenticate)
     for module in (health, jobs, uploads, batches):
         app.register_blueprint(module.bp)
     _register_errors(app)

@@ -23,7 +23,7 @@ from core.queue import enqueue
 from core.storage import ObjectMissing
 from pconv.images import InpaintError, check_mask_size
 
-from .jobs import job_result_url
+from .jobs import check_webhook, job_result_url
 from .problems import Problem
 from .schemas import BatchRequest, BatchView, Manifest
 from .tenants import current_tenant
@@ -56,6 +56,7 @@ def create_batch(body):
     """Create a job for every item; bulk priority unless asked otherwise."""
     s = services()
     tenant, items, shared = current_tenant(), body["items"], body.get("mask_key")
+    check_webhook(body.get("webhook_url"))
     if bool(shared) == any(item.get("mask_key") for item in items) or (
             not shared and not all(item.get("mask_key") for item in items)):
         raise Problem("invalid_field", "give every item its mask_key, or one shared mask_key for all items")

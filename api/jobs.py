@@ -14,6 +14,7 @@ from marshmallow import ValidationError
 from core.jobs import QUEUED, RUNNING, SUCCEEDED, new_job, object_key, public_view, stored_keys
 from core.photos import EXTENSIONS, inspect_pair
 from core.queue import enqueue
+from core.webhooks import WebhookRefused, check_webhook_url
 
 from pconv.images import InpaintError, check_mask_size
 
@@ -59,6 +60,14 @@ def job_result_url(job: dict) -> str | None:
     return url or url_for("jobs.get_result", job_id=job["id"], _external=True)
 
 
+def check_webhook(url: str | None) -> None:
+    if url:
+        try:
+            check_webhook_url(url, services().settings.webhook_allow_private == "1")
+        except WebhookRefused as exc:
+            raise Problem(exc.code, str(exc), 422) from None
+
+
 def _view(job: dict) -> dict:
     return public_view(job, job_result_url(job))
 
@@ -94,6 +103,7 @@ def submit_from_keys(body: dict):
     tenant = current_tenant()
     _parse_metadata(json.dumps(body["metadata"]) if body.get("metadata") is not None else None,
                     s.settings.max_metadata_bytes)
+    check_webhook(body.get("webhook_url"))
     try:
         photo, image_key = inspect_upload(s, tenant, body["image_key"], "image", complete=True)
         mask, mask_key = inspect_upload(s, tenant, body["mask_key"], "mask", complete=True)
@@ -117,6 +127,7 @@ def submit(form):
     image = _read_upload(form["image"], "image", settings.max_upload_bytes)
     mask = _read_upload(form["mask"], "mask", settings.max_upload_bytes)
     metadata = _parse_metadata(form.get("metadata"), settings.max_metadata_bytes)
+    check_webhook(form.get("webhook_url"))
     try:
         photo, _ = inspect_pair(image, mask, settings.max_pixels)
     except InpaintError as exc:

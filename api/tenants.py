@@ -1,8 +1,32 @@
-"""Who is asking. Until API keys land (issue 6) every request belongs to one tenant; all
-records and objects are already scoped by it, so keys only have to set it."""
+"""Who is asking: every /v1 request carries ``Authorization: Bearer <key>``, and the key's tenant
+scopes everything it touches. With ``SNEAKY_AUTH=open`` (what ``sneaky up`` sets on 127.0.0.1)
+there are no keys and every request belongs to the tenant ``default``."""
 
-DEFAULT_TENANT = "default"
+from __future__ import annotations
+
+from flask import current_app, g, request
+
+from .problems import Problem
+
+OPEN_TENANT = "default"
+
+
+def authenticate() -> None:
+    """Runs before every request; only the versioned API needs a key."""
+    if not request.path.startswith("/v1/"):
+        return
+    services = current_app.extensions["sneaky"]
+    if services.settings.auth == "open":
+        g.tenant = OPEN_TENANT
+        return
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    tenant = services.keys.tenant_of(secret.strip()) if scheme.lower() == "bearer" else None
+    if tenant is None:
+        raise Problem("unauthorized", "a valid API key is required: Authorization: Bearer <key>", 401,
+                      headers={"WWW-Authenticate": 'Bearer realm="sneaky"'})
+    g.tenant = tenant
 
 
 def current_tenant() -> str:
-    return DEFAULT_TENANT
+    return g.tenant

@@ -106,6 +106,28 @@ def cmd_batch(args: argparse.Namespace) -> int:
         raise SystemExit(f"sneaky: error: cannot reach {args.url}") from None
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    import redis
+
+    from core.keys import KeyStore
+
+    store = KeyStore(redis.Redis.from_url(args.redis_url))
+    try:
+        if args.action == "create":
+            secret, key = store.create(args.tenant, args.name or "")
+            print(f"key {key.id} for tenant {key.tenant} (shown once, keep it secret):\n{secret}")
+        elif args.action == "list":
+            for key in store.list():
+                print(f"{key.id}  {key.tenant:20} {'revoked' if key.revoked else 'active ':8} {key.created_at}  {key.name}")
+        elif not store.revoke(args.key_id):
+            raise SystemExit(f"sneaky: error: no single key matches {args.key_id!r} (give at least 8 characters)")
+        else:
+            print(f"revoked {args.key_id}")
+    except (ValueError, redis.RedisError) as exc:
+        raise SystemExit(f"sneaky: error: {exc}") from None
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sneaky", description="Remove unwanted objects from photos.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -146,6 +168,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=["pconv", "telea", "ns"])
     p.add_argument("--priority", default="bulk", choices=["interactive", "bulk"])
     p.set_defaults(func=cmd_batch)
+
+    p = sub.add_parser("keys", help="API keys (stored hashed in Redis), one tenant each")
+    p.add_argument("--redis-url", default=os.environ.get("SNEAKY_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    actions = p.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="a new key; printed once")
+    create.add_argument("--tenant", required=True)
+    create.add_argument("--name", help="what the key is for")
+    actions.add_parser("list", help="keys by id, tenant and state (never the secret)")
+    revoke = actions.add_parser("revoke", help="stop a key from working")
+    revoke.add_argument("key_id")
+    p.set_defaults(func=cmd_keys)
     return parser
 
 

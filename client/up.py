@@ -84,12 +84,19 @@ def up(host: str, port: int, data_dir: str, workers: int = 1) -> int:
     data = Path(data_dir).expanduser().resolve()
     (data / "redis").mkdir(parents=True, exist_ok=True)
     (data / "storage").mkdir(parents=True, exist_ok=True)
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"sneaky up: warning: listening on {host} without API keys: anyone who can reach it can use it",
+    loopback = host in ("127.0.0.1", "localhost", "::1")
+    auth = os.environ.get("SNEAKY_AUTH") or ("open" if loopback else "keys")
+    if auth == "open" and not loopback:
+        print(f"sneaky up: refusing to listen on {host} without API keys; unset SNEAKY_AUTH and create keys "
+              "with `sneaky keys create --tenant NAME`", file=sys.stderr)
+        return 2
+    if auth == "open":
+        print("sneaky up: warning: no API keys (SNEAKY_AUTH=open): anyone on this machine can use it",
               file=sys.stderr)
     redis_port = free_port()
     env = {
         **os.environ,
+        "SNEAKY_AUTH": auth,
         "SNEAKY_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
         "SNEAKY_STORAGE_URL": str(data / "storage"),
         "PYTHONUNBUFFERED": "1",
@@ -119,6 +126,9 @@ def up(host: str, port: int, data_dir: str, workers: int = 1) -> int:
         ], env)
         wait_for_port(port, api_proc, 60, "127.0.0.1" if host in ("0.0.0.0", "::") else host)
         print(f"Sneaky is up at http://{host}:{port}/  (data in {data}; Ctrl-C stops it)", flush=True)
+        if auth == "keys":
+            print(f"  API keys: SNEAKY_REDIS_URL={env['SNEAKY_REDIS_URL']} sneaky keys create --tenant NAME",
+                  flush=True)
         while not stopping:
             for name, proc in stack.procs:
                 if proc.poll() is not None:

@@ -12,6 +12,7 @@ PREFIX = "SNEAKY_"
 @dataclass(frozen=True)
 class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
+    auth: str = "keys"  # "keys": every request needs an API key; "open": no keys, one tenant (loopback only)
     storage_url: str = "./.sneaky/storage"  # a folder, or s3://bucket/prefix?endpoint=...&region=...
     default_engine: str = "telea"  # pconv once trained weights ship (issue 4)
     weights: str = ""  # a PConv safetensors file; empty = the shipped weights
@@ -23,6 +24,7 @@ class Settings:
     job_time_limit: int = 600  # seconds a job may run before it is stopped
     bulk_group_size: int = 8  # batch jobs per worker message: their crops share forward passes
     retry_after_seconds: int = 1  # Retry-After on 202, a hint for polling
+    webhook_allow_private: str = ""  # "1": webhooks may target loopback and private networks (tests, labs)
     public_url: str = ""  # base URL the API is reached at, for upload links; empty = the request's
 
     @classmethod
@@ -36,6 +38,10 @@ class Settings:
             values[f.name] = int(raw) if f.type == "int" else raw
         values.update(overrides)
         return cls(**values)
+
+    def __post_init__(self) -> None:
+        if self.auth not in ("keys", "open"):
+            raise ValueError(f"SNEAKY_AUTH must be 'keys' or 'open', not {self.auth!r}")
 
     @property
     def storage_is_local(self) -> bool:

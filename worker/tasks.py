@@ -16,6 +16,7 @@ from PIL import Image
 from core.jobs import CANCELED, RUNNING, TERMINAL, object_key, public_view
 from core.photos import ACCEPTED_FORMATS, EXTENSIONS
 from core.storage import ObjectMissing, StorageUnavailable
+from core.webhooks import WebhookRefused, check_webhook_url
 from pconv.images import InpaintError, check_mask_size, encode, mask_to_hole, upright
 
 from . import engines
@@ -179,9 +180,14 @@ def notify_webhook(services, job_id: str) -> bool:
         if not url and settings.public_url:
             url = f"{settings.public_url.rstrip('/')}/v1/jobs/{job_id}/result"
     body = public_view(job, url)
+    try:
+        check_webhook_url(job["webhook_url"], services.settings.webhook_allow_private == "1")
+    except WebhookRefused as exc:
+        log.warning("webhook for job %s not sent: %s", job_id, exc)
+        return False
     for attempt in range(WEBHOOK_ATTEMPTS):
         try:
-            response = requests.post(job["webhook_url"], json=body, timeout=5,
+            response = requests.post(job["webhook_url"], json=body, timeout=5, allow_redirects=False,
                                      headers={"X-Sneaky-Event": "job.finished", "X-Sneaky-Job": job_id})
             if response.status_code < 300:
                 return True

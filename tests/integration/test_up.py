@@ -73,3 +73,10 @@ def test_up_submit_wait_and_clean_stop(tmp_path):
     survivors = [pid for pid in children if alive(pid)]
     assert not survivors, f"processes left running: {survivors}"
     assert "Sneaky is up at" in (tmp_path / "up.log").read_text()
+
+
+def test_up_refuses_an_open_api_beyond_loopback(tmp_path):
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SNEAKY_")}, "SNEAKY_AUTH": "open"}
+    res = subprocess.run([str(BIN / "sneaky"), "up", "--host", "0.0.0.0", "--data-dir", str(tmp_path)],
+                         capture_output=True, text=True, timeout=30, env=env)
+    assert res.returncode == 2 and "refusing to listen on 0.0.0.0 without API keys" in res.stderr
