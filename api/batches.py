@@ -23,7 +23,8 @@ from core.queue import enqueue
 from core.storage import ObjectMissing
 from pconv.images import InpaintError, check_mask_size
 
-from .jobs import check_webhook, job_result_url
+from .idempotency import idempotent
+from .jobs import check_capacity, check_webhook, job_result_url
 from .problems import Problem
 from .schemas import BatchRequest, BatchView, Manifest
 from .tenants import current_tenant
@@ -49,6 +50,7 @@ def inspect_upload(s, tenant: str, key: str, what: str, complete: bool) -> tuple
 
 
 @bp.post("")
+@idempotent
 @bp.input(BatchRequest, arg_name="body")
 @bp.output(BatchView, status_code=202)
 @bp.doc(responses={422: "invalid_items: the items that cannot be processed, each with index, code, detail"})
@@ -57,6 +59,7 @@ def create_batch(body):
     s = services()
     tenant, items, shared = current_tenant(), body["items"], body.get("mask_key")
     check_webhook(body.get("webhook_url"))
+    check_capacity(body["priority"], -(-len(items) // s.settings.bulk_group_size))
     if bool(shared) == any(item.get("mask_key") for item in items) or (
             not shared and not all(item.get("mask_key") for item in items)):
         raise Problem("invalid_field", "give every item its mask_key, or one shared mask_key for all items")

@@ -13,11 +13,12 @@ from marshmallow import ValidationError
 
 from core.jobs import QUEUED, RUNNING, SUCCEEDED, new_job, object_key, public_view, stored_keys
 from core.photos import EXTENSIONS, inspect_pair
-from core.queue import enqueue
+from core.queue import enqueue, queue_depth
 from core.webhooks import WebhookRefused, check_webhook_url
 
 from pconv.images import InpaintError, check_mask_size
 
+from .idempotency import idempotent
 from .problems import Problem, validation_problem
 from .schemas import Job, JobForm, JobFromKeys, JobList, ListQuery
 from .tenants import current_tenant
@@ -60,6 +61,16 @@ def job_result_url(job: dict) -> str | None:
     return url or url_for("jobs.get_result", job_id=job["id"], _external=True)
 
 
+def check_capacity(priority: str, messages: int = 1) -> None:
+    """Back-pressure: refuse work the queue cannot take now rather than let it grow without bound."""
+    s = services()
+    limit = s.settings.max_queued_interactive if priority == "interactive" else s.settings.max_queued_bulk
+    depth = queue_depth(s.redis, priority)
+    if depth + messages > limit:
+        raise Problem("queue_full", f"the {priority} queue holds {depth:,} messages (limit {limit:,}); retry later",
+                      429, headers={"Retry-After": "5"})
+
+
 def check_webhook(url: str | None) -> None:
     if url:
         try:
@@ -92,7 +103,7 @@ def _submit_from_keys():
             body = JobFromKeys().load(request.get_json(silent=True) or {})
         except ValidationError as exc:
             raise validation_problem({"json": exc.messages}) from None
-        return submit_from_keys(body)
+        return idempotent(submit_from_keys)(body)
     return None
 
 
@@ -104,6 +115,7 @@ def submit_from_keys(body: dict):
     _parse_metadata(json.dumps(body["metadata"]) if body.get("metadata") is not None else None,
                     s.settings.max_metadata_bytes)
     check_webhook(body.get("webhook_url"))
+    check_capacity(body["priority"])
     try:
         photo, image_key = inspect_upload(s, tenant, body["image_key"], "image", complete=True)
         mask, mask_key = inspect_upload(s, tenant, body["mask_key"], "mask", complete=True)
@@ -116,6 +128,7 @@ def submit_from_keys(body: dict):
 
 
 @bp.post("")
+@idempotent
 @bp.input(JobForm, location="form_and_files", arg_name="form")
 @bp.output(Job, status_code=202)
 @bp.doc(responses={400: "missing field or not an image", 413: "upload too large", 415: "unsupported format",
@@ -128,6 +141,7 @@ def submit(form):
     mask = _read_upload(form["mask"], "mask", settings.max_upload_bytes)
     metadata = _parse_metadata(form.get("metadata"), settings.max_metadata_bytes)
     check_webhook(form.get("webhook_url"))
+    check_capacity(form["priority"])
     try:
         photo, _ = inspect_pair(image, mask, settings.max_pixels)
     except InpaintError as exc:

@@ -40,3 +40,8 @@ def enqueue(app: Celery, job_ids: list[str], priority: str, time_limit: int) -> 
     """One message for a group of jobs; its time limits grow with the group."""
     soft = time_limit * len(job_ids)
     app.send_task(RUN_JOBS, args=[job_ids], queue=priority, soft_time_limit=soft, time_limit=soft + 30)
+
+
+def queue_depth(redis_client, queue: str) -> int:
+    """Messages waiting in a queue (the Redis transport keeps each queue as a list of that name)."""
+    return int(redis_client.llen(queue))

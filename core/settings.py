@@ -22,7 +22,10 @@ class Settings:
     retention_seconds: int = 7 * 24 * 3600
     result_url_seconds: int = 900  # lifetime of presigned result URLs
     job_time_limit: int = 600  # seconds a job may run before it is stopped
-    bulk_group_size: int = 8  # batch jobs per worker message: their crops share forward passes
+    max_queued_interactive: int = 10_000  # messages waiting; above it submissions get 429
+    max_queued_bulk: int = 100_000  # (a bulk message carries up to bulk_group_size jobs)
+    bulk_group_size: int = 8
+    max_attempts: int = 3  # a job started more often than this (it keeps killing workers) ends "poisoned"  # batch jobs per worker message: their crops share forward passes
     retry_after_seconds: int = 1  # Retry-After on 202, a hint for polling
     webhook_allow_private: str = ""  # "1": webhooks may target loopback and private networks (tests, labs)
     public_url: str = ""  # base URL the API is reached at, for upload links; empty = the request's

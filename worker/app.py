@@ -10,7 +10,7 @@ import threading
 from celery.signals import worker_process_init, worker_ready
 
 from core.jobs import JobStore
-from core.queue import RUN_JOBS, make_celery
+from core.queue import RUN_JOBS, enqueue, make_celery
 from core.settings import Settings
 from core.storage import open_storage
 
@@ -70,6 +70,11 @@ def _start_retention_sweeper(**_):
     threading.Thread(target=sweep_forever, name="retention-sweeper", daemon=True).start()
 
 
-@app.task(name=RUN_JOBS)
-def run_jobs(job_ids: list[str]) -> list[str]:
+@app.task(name=RUN_JOBS, bind=True)
+def run_jobs(self, job_ids: list[str]) -> list[str]:
+    if tasks.split_if_retried(services(), job_ids):
+        queue = (self.request.delivery_info or {}).get("routing_key") or "bulk"
+        for job_id in job_ids:
+            enqueue(app, [job_id], queue, settings.job_time_limit)
+        return ["split"] * len(job_ids)
     return tasks.run_jobs(services(), job_ids)

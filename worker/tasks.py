@@ -43,6 +43,19 @@ class Work:
     outcome: str | None = None  # set once the job has ended (or was skipped)
 
 
+def split_if_retried(services, job_ids: list[str]) -> bool:
+    """A group coming back (its worker died) is split into one message per job, so a photo
+    that kills workers takes no other job down with it again. True if it was split."""
+    if len(job_ids) < 2:
+        return False
+    jobs = services.jobs
+    with jobs.redis.pipeline() as pipe:
+        for job_id in job_ids:
+            pipe.hget(jobs.job_key(job_id), "attempts")
+        attempts = [int(a or 0) for a in pipe.execute()]
+    return max(attempts) > 0
+
+
 def run_jobs(services, job_ids: list[str]) -> list[str]:
     """Run a group of jobs: decode each, fill all that share an engine together (their crops
     share forward passes), then store each result. Each job ends on its own: one bad photo
@@ -72,6 +85,12 @@ def _load(services, job_id: str) -> Work:
         w.outcome = started.previous or "missing"
         return w
     w.job = jobs.get(job_id) or {}
+    if w.job.get("attempts", 0) > services.settings.max_attempts:
+        jobs.fail(job_id, "poisoned", f"the job was started {w.job['attempts'] - 1} times and never finished; "
+                                      "its input probably crashes the worker")
+        log.error("job %s poisoned after %d attempts", job_id, w.job["attempts"] - 1)
+        w.outcome = "failed"
+        return w
     try:
         image_bytes = services.storage.get(w.job["image_key"])
         mask_bytes = services.storage.get(w.job["mask_key"])

@@ -1,0 +1,76 @@
+"""``Idempotency-Key`` with Stripe's semantics, per tenant, kept 24 hours.
+
+The same key with the same request replays the first response; with a different request
+it is refused (422 ``idempotency_mismatch``); while the first is still being handled a
+second gets 409 ``idempotency_in_progress``. Only successful (2xx) responses are kept:
+after an error the client may retry with the same key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import wraps
+
+from flask import current_app, g, request
+
+from .problems import Problem
+
+TTL_SECONDS = 24 * 3600
+
+
+def fingerprint() -> str:
+    """What makes two requests 'the same': method, path, form fields, files' contents, or the JSON body."""
+    h = hashlib.sha256(f"{request.method} {request.path}\n".encode())
+    if request.is_json:
+        h.update(json.dumps(request.get_json(silent=True), sort_keys=True).encode())
+    else:
+        for name in sorted(request.form):
+            h.update(f"{name}={request.form.getlist(name)}\n".encode())
+        for name in sorted(request.files):
+            stream = request.files[name].stream
+            for chunk in iter(lambda: stream.read(1 << 20), b""):
+                h.update(chunk)
+            stream.seek(0)  # the view reads it again
+            h.update(f"\n{name}\n".encode())
+    return h.hexdigest()
+
+
+def idempotent(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            return view(*args, **kwargs)
+        if not 1 <= len(key) <= 255:
+            raise Problem("invalid_field", "Idempotency-Key must be 1 to 255 characters", 422)
+        redis = current_app.extensions["sneaky"].redis
+        slot = f"sneaky:idem:{g.tenant}:{hashlib.sha256(key.encode()).hexdigest()}"
+        fp = fingerprint()
+        if not redis.set(slot, json.dumps({"fp": fp, "state": "pending"}), nx=True, ex=TTL_SECONDS):
+            stored = json.loads(redis.get(slot) or b"{}")
+            if stored.get("fp") != fp:
+                raise Problem("idempotency_mismatch", "this Idempotency-Key was used with a different request", 422)
+            if stored.get("state") != "done":
+                raise Problem("idempotency_in_progress", "a request with this Idempotency-Key is in progress", 409,
+                              headers={"Retry-After": "1"})
+            response = current_app.response_class(stored["body"], status=stored["status"],
+                                                  mimetype=stored["mimetype"])
+            response.headers.update(stored["headers"])
+            response.headers["Idempotent-Replayed"] = "true"
+            return response
+        try:
+            response = current_app.make_response(view(*args, **kwargs))
+        except BaseException:
+            redis.delete(slot)
+            raise
+        if 200 <= response.status_code < 300:
+            headers = {k: v for k, v in response.headers.items() if k in ("Location", "Retry-After")}
+            redis.set(slot, json.dumps({"fp": fp, "state": "done", "status": response.status_code,
+                                        "mimetype": response.mimetype, "headers": headers,
+                                        "body": response.get_data(as_text=True)}), ex=TTL_SECONDS)
+        else:
+            redis.delete(slot)
+        return response
+
+    return wrapper

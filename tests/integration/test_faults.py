@@ -1,0 +1,111 @@
+"""Faults and abuse on real processes: a worker child killed mid-job, poisoned jobs,
+idempotent submissions, back-pressure."""
+
+import io
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+import requests
+from PIL import Image
+
+from core.jobs import JobStore, new_job
+from core.queue import enqueue, make_celery
+from core.settings import Settings
+from tests.integration.conftest import stored_objects
+from tests.integration.test_jobs_api import mask_for, photo, png_bytes, submit, wait_done
+from tests.integration.test_up import descendants
+
+
+def slow_inputs(side=6000):
+    """A big smooth photo (small as a PNG) with a big hole: Navier-Stokes takes seconds on it."""
+    y, x = np.mgrid[0:side, 0:side]
+    image = Image.fromarray(np.stack([x % 256, y % 256, (x // 24) % 256], -1).astype(np.uint8))
+    mask = np.zeros((side, side), np.uint8)
+    mask[side // 6 : 5 * side // 6, side // 6 : 5 * side // 6] = 255
+    return png_bytes(image, compress_level=9), png_bytes(Image.fromarray(mask), compress_level=9)
+
+
+def test_worker_child_killed_mid_job_runs_it_again_once(stack):
+    image, mask = slow_inputs()
+    r = submit(stack, image, mask, engine="ns")
+    assert r.status_code == 202, r.text
+    job_id = r.json()["id"]
+    deadline = time.monotonic() + 60
+    while requests.get(f"{stack.api_url}/v1/jobs/{job_id}", timeout=10).json()["status"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.5)
+    workers = [s for s in stack.servers if s.name.startswith("worker")]
+    children = [pid for w in workers for pid in descendants(w.proc.pid)]
+    for pid in children:  # every pool process: whichever holds the job dies mid-way
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    done = wait_done(stack, job_id, timeout=180)
+    assert done["status"] == "succeeded" and done["attempts"] == 2, done
+    results = [k for k in stored_objects(stack) if job_id in k and "result" in k]
+    assert len(results) == 1
+
+
+def test_a_job_started_too_often_ends_poisoned_and_others_flow(stack):
+    settings = Settings.from_env(stack.env)
+    jobs = JobStore(stack.redis(), settings.retention_seconds)
+    ok = submit(stack, png_bytes(photo(20, 20)), mask_for(20, 20)[0]).json()
+    # a job whose earlier deliveries all died with their worker: attempts already at the limit
+    poison = new_job("default", "default/x/image", "default/x/mask", {"width": 1, "height": 1, "format": "PNG"},
+                     "telea", "interactive")
+    jobs.create(poison)
+    for _ in range(settings.max_attempts):
+        jobs.start(poison["id"])
+    enqueue(make_celery(settings), [poison["id"]], "interactive", 60)
+    after = submit(stack, png_bytes(photo(20, 20)), mask_for(20, 20)[0]).json()
+    poisoned = wait_done(stack, poison["id"])
+    assert poisoned["status"] == "failed" and poisoned["error"]["code"] == "poisoned"
+    assert wait_done(stack, ok["id"])["status"] == "succeeded"
+    assert wait_done(stack, after["id"])["status"] == "succeeded"
+
+
+def test_idempotency_key_replays_and_refuses_a_different_body(stack):
+    image, (mask, _) = png_bytes(photo(24, 24, seed=3)), mask_for(24, 24)
+    key = {"Idempotency-Key": f"order-{time.time_ns()}"}
+    files = {"image": ("p.png", image), "mask": ("m.png", mask)}
+    first = requests.post(f"{stack.api_url}/v1/jobs", files=files, headers=key, timeout=30)
+    again = requests.post(f"{stack.api_url}/v1/jobs", files=files, headers=key, timeout=30)
+    assert first.status_code == again.status_code == 202
+    assert first.json()["id"] == again.json()["id"] and again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers["Location"] == first.headers["Location"]
+    other = requests.post(f"{stack.api_url}/v1/jobs", headers=key, timeout=30,
+                          files={"image": ("p.png", png_bytes(photo(24, 24, seed=4))), "mask": ("m.png", mask)})
+    assert other.status_code == 422 and other.json()["code"] == "idempotency_mismatch"
+    # a failed request keeps nothing: the same key may be used again once fixed
+    bad_key = {"Idempotency-Key": f"bad-{time.time_ns()}"}
+    bad = requests.post(f"{stack.api_url}/v1/jobs", headers=bad_key, timeout=30,
+                        files={"image": ("p.png", b"not an image"), "mask": ("m.png", mask)})
+    assert bad.status_code == 400
+    fixed = requests.post(f"{stack.api_url}/v1/jobs", files=files, headers=bad_key, timeout=30)
+    assert fixed.status_code == 202 and fixed.json()["id"] != first.json()["id"]
+
+
+def test_back_pressure_answers_429_with_retry_after(stack, log_dir):
+    from tests.servers import ServiceStack
+
+    # an API whose interactive queue may hold one message, in front of no worker
+    env = {**stack.env, "SNEAKY_MAX_QUEUED_INTERACTIVE": "1",
+           "SNEAKY_REDIS_URL": stack.env["SNEAKY_REDIS_URL"].rsplit("/", 1)[0] + "/6"}
+    lone = ServiceStack(log_dir, env)
+    lone.start_api()
+    try:
+        lone.redis().flushdb()
+        first = submit(lone, png_bytes(photo(20, 20)), mask_for(20, 20)[0])
+        second = submit(lone, png_bytes(photo(20, 20)), mask_for(20, 20)[0])
+        assert first.status_code == 202
+        assert second.status_code == 429 and second.json()["code"] == "queue_full"
+        assert int(second.headers["Retry-After"]) > 0
+        bulk = submit(lone, png_bytes(photo(20, 20)), mask_for(20, 20)[0], priority="bulk")
+        assert bulk.status_code == 202  # each priority has its own limit
+    finally:
+        lone.stop()
