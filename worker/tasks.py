@@ -15,6 +15,7 @@ from PIL import Image
 
 from core.jobs import CANCELED, RUNNING, TERMINAL, object_key, public_view
 from core.photos import ACCEPTED_FORMATS, EXTENSIONS
+from core.retry import retrying
 from core.storage import ObjectMissing, StorageUnavailable
 from core.webhooks import WebhookRefused, check_webhook_url
 from pconv.images import InpaintError, check_mask_size, encode, mask_to_hole, upright
@@ -77,7 +78,7 @@ def run_jobs(services, job_ids: list[str]) -> list[str]:
 
 def _load(services, job_id: str) -> Work:
     jobs = services.jobs
-    started = jobs.start(job_id)
+    started = retrying(lambda: jobs.start(job_id), f"job {job_id}: start")
     w = Work(job_id, {}, time.monotonic())
     if not started.applied:
         # deleted, already finished or canceled: a late or duplicate delivery does nothing
@@ -92,8 +93,8 @@ def _load(services, job_id: str) -> Work:
         w.outcome = "failed"
         return w
     try:
-        image_bytes = services.storage.get(w.job["image_key"])
-        mask_bytes = services.storage.get(w.job["mask_key"])
+        image_bytes = retrying(lambda: services.storage.get(w.job["image_key"]), f"job {job_id}: read photo")
+        mask_bytes = retrying(lambda: services.storage.get(w.job["mask_key"]), f"job {job_id}: read mask")
         w.image, w.hole, w.fmt = decode_inputs(image_bytes, mask_bytes, services.settings.max_pixels)
         w.hole_ratio = float(np.count_nonzero(w.hole)) / w.hole.size
     except Exception as exc:
@@ -124,11 +125,16 @@ def _store(services, w: Work) -> str:
         out = io.BytesIO()
         encode(w.result, out, w.fmt)
         result_key = object_key(w.job["tenant"], w.job_id, "result" + EXTENSIONS[w.fmt])
-        storage.put(result_key, out.getvalue(), ACCEPTED_FORMATS[w.fmt])
-        jobs.redis.hset(jobs.job_key(w.job_id), "result_key", result_key)
+        retrying(lambda: storage.put(result_key, out.getvalue(), ACCEPTED_FORMATS[w.fmt]), f"job {w.job_id}: store")
         info = {**(w.job.get("input") or {}), "hole_ratio": round(w.hole_ratio, 6)}
         width, height = w.result.size
-        done = jobs.succeed(w.job_id, {"width": width, "height": height, "format": w.fmt}, info)
+        result = {"width": width, "height": height, "format": w.fmt}
+
+        def record():
+            jobs.redis.hset(jobs.job_key(w.job_id), "result_key", result_key)
+            return jobs.succeed(w.job_id, result, info)
+
+        done = retrying(record, f"job {w.job_id}: record")
         if not done.applied:  # canceled or deleted meanwhile: leave nothing behind
             storage.delete(result_key)
             return done.previous or "missing"
@@ -136,7 +142,10 @@ def _store(services, w: Work) -> str:
         return "succeeded"
     except Exception as exc:
         if result_key:
-            storage.delete(result_key)
+            try:
+                storage.delete(result_key)
+            except Exception:
+                log.warning("job %s: could not remove its partial result", w.job_id)
         return _fail_from(services, w, exc)
 
 
@@ -155,7 +164,7 @@ def _fail_from(services, w: Work, exc: BaseException) -> str:
     else:
         log.error("job %s failed", w.job_id, exc_info=exc)
         code, message = "internal", f"internal error ({type(exc).__name__})"
-    jobs.fail(w.job_id, code, message)
+    retrying(lambda: jobs.fail(w.job_id, code, message), f"job {w.job_id}: record failure")
     log.info("job %s failed: %s", w.job_id, code)
     return "failed"
 
