@@ -169,9 +169,10 @@ class Inpainter:
         """As ``inpaint``, for an upright image and a boolean hole of its size."""
         return self.inpaint_many([(image, hole)])[0]
 
-    def inpaint_many(self, work: list[tuple[Image.Image, np.ndarray]]) -> list[Image.Image]:
+    def inpaint_many(self, work: list[tuple[Image.Image, np.ndarray]], check=None) -> list[Image.Image]:
         """Several upright photos with their holes at once: crops of all of them that pad to the
-        same size share forward passes (the worker's batched inference)."""
+        same size share forward passes (the worker's batched inference). ``check()`` runs between
+        forward passes, a safe point where it may raise to stop (a cancel)."""
         filler = self.filler
         work = list(work)
         results, regions = [], []  # regions: (photo index, crop box, hole box)
@@ -189,6 +190,8 @@ class Inpainter:
         # same padded size next to each other, so they share forward passes; chunks bound memory
         regions.sort(key=lambda r: (padded_side(r[1].height, filler), padded_side(r[1].width, filler)))
         for start in range(0, len(regions), filler.batch_size):
+            if check is not None:
+                check()
             chunk = regions[start : start + filler.batch_size]
             holes = [work[i][1][crop.y0 : crop.y1, crop.x0 : crop.x1] for i, crop, _ in chunk]
             crops = [(self._rgb_crop(work[i][0], crop), h) for (i, crop, _), h in zip(chunk, holes)]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import requests
+from celery.exceptions import SoftTimeLimitExceeded
 from PIL import Image
 
 from core.jobs import CANCELED, RUNNING, TERMINAL, object_key, public_view
@@ -103,11 +104,18 @@ def _load(services, job_id: str) -> Work:
 
 
 def _fill(services, engine: str, group: list[Work]) -> None:
+    def all_canceled():  # a safe point between forward passes: stop once nobody wants the result
+        if all(_cancel_requested(services.jobs, w.job_id) for w in group):
+            raise Canceled
+
     try:
         inpainter = engines.get(engine)
-        results = inpainter.inpaint_many([(w.image, w.hole) for w in group])
+        results = inpainter.inpaint_many([(w.image, w.hole) for w in group], check=all_canceled)
         for w, result in zip(group, results):
             w.result = result
+    except (Canceled, SoftTimeLimitExceeded) as exc:
+        for w in group:
+            w.outcome = _fail_from(services, w, exc)
     except Exception:
         if len(group) == 1:
             group[0].outcome = _fail_from(services, group[0], sys.exc_info()[1])
@@ -155,7 +163,9 @@ def _fail_from(services, w: Work, exc: BaseException) -> str:
     if isinstance(exc, Canceled):
         jobs.cancel(w.job_id, from_states=(RUNNING,))
         return CANCELED
-    if isinstance(exc, InpaintError):
+    if isinstance(exc, SoftTimeLimitExceeded):
+        code, message = "timeout", "the job ran past its time limit"
+    elif isinstance(exc, InpaintError):
         code, message = exc.code, str(exc)
     elif isinstance(exc, StorageUnavailable):
         code, message = "storage_unavailable", str(exc)

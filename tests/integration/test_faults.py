@@ -109,3 +109,19 @@ def test_back_pressure_answers_429_with_retry_after(stack, log_dir):
         assert bulk.status_code == 202  # each priority has its own limit
     finally:
         lone.stop()
+
+
+def test_cancel_stops_a_running_job_and_leaves_no_result(stack):
+    image, mask = slow_inputs(4000)
+    # the Navier-Stokes fill takes seconds: the cancel lands while it runs, before any result is stored
+    r = submit(stack, image, mask, engine="ns")
+    job_id = r.json()["id"]
+    deadline = time.monotonic() + 60
+    while requests.get(f"{stack.api_url}/v1/jobs/{job_id}", timeout=10).json()["status"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    c = requests.post(f"{stack.api_url}/v1/jobs/{job_id}/cancel", timeout=10)
+    assert c.status_code == 200
+    done = wait_done(stack, job_id, timeout=120)
+    assert done["status"] == "canceled" and done["result"] is None
+    assert not [k for k in stored_objects(stack) if job_id in k and "result" in k]
