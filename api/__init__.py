@@ -49,10 +49,30 @@ def create_app(settings: Settings | None = None) -> APIFlask:
     from . import batches, health, jobs, tenants, uploads
 
     app.before_request(tenants.authenticate)
+    if settings.rate_limit:
+        _rate_limit(app, settings)
     for module in (health, jobs, uploads, batches):
         app.register_blueprint(module.bp)
     _register_errors(app)
     return app
+
+
+def _rate_limit(app: APIFlask, settings: Settings) -> None:
+    """Per tenant (after authentication), across every /v1 route, counted in Redis so all API
+    processes share one count."""
+    from flask import g, request
+    from flask_limiter import Limiter
+
+    Limiter(
+        key_func=lambda: f"tenant:{g.get('tenant') or request.remote_addr}",
+        app=app,
+        application_limits=[settings.rate_limit],
+        application_limits_exempt_when=lambda: not request.path.startswith("/v1/"),
+        storage_uri=settings.redis_url,
+        key_prefix="sneaky-rate",
+        headers_enabled=True,
+        swallow_errors=True,  # Redis trouble must not turn every request into an error
+    )
 
 
 def _register_errors(app: APIFlask) -> None:
@@ -87,8 +107,9 @@ def _register_errors(app: APIFlask) -> None:
     def http_error(error: HTTPException):
         if error.code == 413:
             return problem_response("too_large", "the request body is larger than allowed", 413)
-        code = {404: "not_found", 405: "method_not_allowed"}.get(error.code, "http_error")
-        return problem_response(code, error.description or "", error.code or 500)
+        code = {404: "not_found", 405: "method_not_allowed", 429: "rate_limited"}.get(error.code, "http_error")
+        headers = {"Retry-After": "1"} if error.code == 429 else None
+        return problem_response(code, str(error.description or ""), error.code or 500, headers)
 
     @app.errorhandler(Exception)
     def internal(error):

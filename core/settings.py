@@ -27,6 +27,7 @@ class Settings:
     bulk_group_size: int = 8
     max_attempts: int = 3  # a job started more often than this (it keeps killing workers) ends "poisoned"  # batch jobs per worker message: their crops share forward passes
     retry_after_seconds: int = 1  # Retry-After on 202, a hint for polling
+    rate_limit: str = "100 per second"  # per tenant, all /v1 routes together; empty = none
     webhook_allow_private: str = ""  # "1": webhooks may target loopback and private networks (tests, labs)
     public_url: str = ""  # base URL the API is reached at, for upload links; empty = the request's
 
