@@ -54,7 +54,60 @@ def create_app(settings: Settings | None = None) -> APIFlask:
     for module in (health, jobs, uploads, batches):
         app.register_blueprint(module.bp)
     _register_errors(app)
+    app.spec_processor(document_problems)
     return app
+
+
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "code": {"type": "string", "description": "stable error code (README: Errors)"},
+    },
+}
+# errors any /v1 operation may answer, besides its own
+COMMON_ERRORS = {"400": "bad request", "401": "missing or invalid API key", "413": "body too large",
+                 "422": "invalid field", "429": "rate limited or queue full", "503": "Redis or storage unavailable"}
+RESULT_TYPES = ("image/jpeg", "image/png", "image/webp")
+
+
+def document_problems(spec: dict) -> dict:
+    """Every error answer is application/problem+json (RFC 9457): say so in the document."""
+    spec.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path, operations in spec.get("paths", {}).items():
+        for method, operation in operations.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            if path.startswith("/v1/"):
+                for status, description in COMMON_ERRORS.items():
+                    responses.setdefault(status, {"description": description})
+                if "{" in path:
+                    responses.setdefault("404", {"description": "not found"})
+            for status, response in responses.items():
+                if str(status)[0] in "45":
+                    response["content"] = problem
+            if path == "/v1/jobs/{job_id}/result":
+                responses["200"] = {"description": "the result's bytes (local storage)",
+                                    "content": {t: {"schema": {"type": "string", "format": "binary"}}
+                                                for t in RESULT_TYPES}}
+                responses.setdefault("302", {"description": "redirect to a short-lived storage URL"})
+            if path == "/v1/batches/{batch_id}/results" and "200" in responses:
+                responses["200"]["content"]["text/csv"] = {"schema": {"type": "string"}}
+    return spec
+
+
+def _allowed_methods() -> str:
+    """The Allow header a 405 must carry (RFC 9110)."""
+    from flask import current_app, request
+
+    methods = current_app.url_map.bind_to_environ(request.environ).allowed_methods()
+    return ", ".join(sorted(methods))
 
 
 def _rate_limit(app: APIFlask, settings: Settings) -> None:
@@ -85,7 +138,10 @@ def _register_errors(app: APIFlask) -> None:
         if error.status_code == 413:
             return problem_response("too_large", "the request body is larger than allowed", 413)
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
-        return problem_response(code, error.message or "", error.status_code, error.headers)
+        headers = dict(error.headers or {})
+        if error.status_code == 405:
+            headers["Allow"] = _allowed_methods()
+        return problem_response(code, error.message or "", error.status_code, headers)
 
     @app.errorhandler(Problem)
     def problem(error: Problem):
@@ -108,7 +164,9 @@ def _register_errors(app: APIFlask) -> None:
         if error.code == 413:
             return problem_response("too_large", "the request body is larger than allowed", 413)
         code = {404: "not_found", 405: "method_not_allowed", 429: "rate_limited"}.get(error.code, "http_error")
-        headers = {"Retry-After": "1"} if error.code == 429 else None
+        headers = {"Allow": _allowed_methods()} if error.code == 405 else {}
+        if error.code == 429:
+            headers["Retry-After"] = "1"
         return problem_response(code, str(error.description or ""), error.code or 500, headers)
 
     @app.errorhandler(Exception)
