@@ -123,7 +123,7 @@ def _rate_limit(app: APIFlask, settings: Settings) -> None:
         application_limits_exempt_when=lambda: not request.path.startswith("/v1/"),
         storage_uri=settings.redis_url,
         key_prefix="sneaky-rate",
-        headers_enabled=True,
+        headers_enabled=False,  # it would overwrite our own Retry-After hints on every answer
         swallow_errors=True,  # Redis trouble must not turn every request into an error
     )
 
