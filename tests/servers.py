@@ -99,9 +99,10 @@ class ServiceStack:
         self.servers.append(server)
         return server
 
-    def start_api(self) -> Server:
+    def start_api(self, workers: int = 1) -> Server:
         port = free_port()
-        args = [str(BIN / "gunicorn"), "-b", f"127.0.0.1:{port}", "-w", "1", "--threads", "8", "api.wsgi:app"]
+        args = [str(BIN / "gunicorn"), "-b", f"127.0.0.1:{port}", "-w", str(workers), "--threads", "8",
+                "api.wsgi:app"]
         server = spawn("api", args, self.log_dir, self.env, port=port)
         self.servers.append(server)
         self.api_url = f"http://127.0.0.1:{port}"

@@ -295,3 +295,21 @@ def test_webhook_receives_the_finished_job(stack):
 def test_invalid_webhook_url_is_refused(stack):
     r = submit(stack, png_bytes(photo(20, 20)), mask_for(20, 20)[0], webhook_url="ftp://example/x")
     assert r.status_code == 422 and r.json()["code"] == "invalid_field"
+
+
+@pytest.mark.parametrize("body,content_type", [
+    (b"--xyz\r\nContent-Disposition: form-data; name=\"image\"\r\n\r\nabc", "multipart/form-data; boundary=xyz"),
+    (b"garbage without any boundary", "multipart/form-data"),
+    (b"{not json", "application/json"),
+    (b"\x00" * 1000, "application/octet-stream"),
+])
+def test_malformed_bodies_get_problems_not_500(stack, body, content_type):
+    r = requests.post(f"{stack.api_url}/v1/jobs", data=body, headers={"Content-Type": content_type}, timeout=10)
+    assert 400 <= r.status_code < 500, r.text
+    assert r.headers["Content-Type"] == "application/problem+json" and r.json()["code"]
+
+
+def test_oversized_body_is_refused_unread(stack):
+    big = b"x" * (2 * 3 * 1024 * 1024 + 128 * 1024)  # past two uploads' worth
+    r = requests.post(f"{stack.api_url}/v1/jobs", files={"image": ("p", big), "mask": ("m", b"y")}, timeout=30)
+    assert r.status_code == 413 and r.json()["code"] == "too_large"
