@@ -125,3 +125,29 @@ def test_cancel_stops_a_running_job_and_leaves_no_result(stack):
     done = wait_done(stack, job_id, timeout=120)
     assert done["status"] == "canceled" and done["result"] is None
     assert not [k for k in stored_objects(stack) if job_id in k and "result" in k]
+
+
+def test_a_photo_that_keeps_killing_workers_ends_poisoned(stack):
+    """The worker child dies under this job every time (killed here, as a crash would): after
+    max_attempts starts it ends `poisoned`, and jobs around it keep flowing."""
+    settings = Settings.from_env(stack.env)
+    image, mask = slow_inputs(4000)
+    job_id = submit(stack, image, mask, engine="ns").json()["id"]
+    workers = [s for s in stack.servers if s.name.startswith("worker")]
+    for attempt in range(1, settings.max_attempts + 1):
+        deadline = time.monotonic() + 120
+        while True:
+            job = requests.get(f"{stack.api_url}/v1/jobs/{job_id}", timeout=10).json()
+            if job["status"] == "running" and job["attempts"] == attempt:
+                break
+            assert time.monotonic() < deadline, job
+            time.sleep(0.02)
+        for pid in [p for w in workers for p in descendants(w.proc.pid)]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    bystander = submit(stack, png_bytes(photo(20, 20)), mask_for(20, 20)[0]).json()
+    done = wait_done(stack, job_id, timeout=120)
+    assert done["status"] == "failed" and done["error"]["code"] == "poisoned", done
+    assert wait_done(stack, bystander["id"])["status"] == "succeeded"
