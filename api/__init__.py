@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 from core.batches import BatchStore
 from core.jobs import JobStore
 from core.keys import KeyStore
+from core.metrics import REDIS_ERRORS, STORAGE_ERRORS
 from core.queue import make_celery
 from core.settings import Settings
 from core.storage import StorageUnavailable, open_storage
@@ -149,12 +150,14 @@ def _register_errors(app: APIFlask) -> None:
 
     @app.errorhandler(redis.RedisError)
     def redis_down(error):
+        REDIS_ERRORS.labels("api").inc()
         log.warning("redis unavailable: %s", error)
         return problem_response("queue_unavailable", "the job store is unavailable; retry shortly", 503,
                                 {"Retry-After": "5"})
 
     @app.errorhandler(StorageUnavailable)
     def storage_down(error):
+        STORAGE_ERRORS.labels("api").inc()
         log.warning("storage unavailable: %s", error)
         return problem_response("storage_unavailable", "storage is unavailable; retry shortly", 503,
                                 {"Retry-After": "5"})

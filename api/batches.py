@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from apiflask import APIBlueprint
@@ -18,6 +19,7 @@ from flask import Response, current_app, request, url_for
 
 from core.batches import UPLOAD_KEY, upload_object_key
 from core.jobs import QUEUED, RUNNING, new_job
+from core.metrics import JOBS_SUBMITTED
 from core.photos import HEADER_BYTES, PhotoInfo, inspect
 from core.queue import enqueue
 from core.storage import ObjectMissing
@@ -29,6 +31,7 @@ from .problems import Problem
 from .schemas import BatchRequest, BatchView, Manifest
 from .tenants import current_tenant
 
+log = logging.getLogger("sneaky.api")
 bp = APIBlueprint("batches", __name__, url_prefix="/v1/batches", tag="batches")
 
 
@@ -104,6 +107,8 @@ def create_batch(body):
             for stranded in jobs[start:]:
                 s.jobs.fail(stranded["id"], "queue_unavailable", "the job could not be queued")
             raise
+    JOBS_SUBMITTED.labels(body["priority"], engine).inc(len(jobs))
+    log.info("batch submitted", extra={"batch_id": batch["id"], "tenant": tenant, "jobs": len(jobs)})
     view = s.batches.summary({**batch, "total": len(jobs)}, jobs)
     view["job_ids"] = [j["id"] for j in jobs]
     return view, 202, {"Location": url_for("batches.get_batch", batch_id=batch["id"])}

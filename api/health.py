@@ -1,7 +1,9 @@
 """Liveness and readiness."""
 
 from apiflask import APIBlueprint
-from flask import current_app
+from flask import Response, current_app
+
+from core.metrics import exposition
 
 from .schemas import Health
 
@@ -34,3 +36,12 @@ def readyz():
         checks["storage"] = f"error: {type(exc).__name__}"
     ready = all(v == "ok" for v in checks.values())
     return {"status": "ready" if ready else "unavailable", "checks": checks}, 200 if ready else 503
+
+
+@bp.get("/metrics")
+@bp.doc(responses={200: {"description": "Prometheus text format",
+                         "content": {"text/plain": {"schema": {"type": "string"}}}}})
+def metrics():
+    """Prometheus metrics of the API and, with a shared multiprocess folder, of the workers."""
+    body = exposition(current_app.extensions["sneaky"].redis)
+    return Response(body, mimetype="text/plain; version=0.0.4")

@@ -13,6 +13,7 @@ from marshmallow import ValidationError
 
 from core.jobs import QUEUED, RUNNING, SUCCEEDED, new_job, object_key, public_view, stored_keys
 from core.photos import EXTENSIONS, inspect_pair
+from core.metrics import JOBS_SUBMITTED
 from core.queue import enqueue, queue_depth
 from core.webhooks import WebhookRefused, check_webhook_url
 
@@ -172,7 +173,9 @@ def _accept(job: dict, inputs_stored_here: bool = False):
     except Exception:
         _discard(job, inputs=inputs_stored_here)
         raise
-    log.info("job submitted", extra={"job_id": job["id"], "tenant": job["tenant"]})
+    JOBS_SUBMITTED.labels(job["priority"], job["engine"]).inc()
+    log.info("job submitted", extra={"job_id": job["id"], "tenant": job["tenant"], "priority": job["priority"],
+                                     "engine": job["engine"]})
     headers = {"Location": url_for("jobs.get_job", job_id=job["id"]),
                "Retry-After": str(s.settings.retry_after_seconds)}
     return public_view(created), 202, headers

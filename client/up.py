@@ -93,10 +93,15 @@ def up(host: str, port: int, data_dir: str, workers: int = 1) -> int:
     if auth == "open":
         print("sneaky up: warning: no API keys (SNEAKY_AUTH=open): anyone on this machine can use it",
               file=sys.stderr)
+    metrics_dir = data / "metrics"  # API and worker processes count into one folder: one /metrics for all
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir()
     redis_port = free_port()
     env = {
         **os.environ,
         "SNEAKY_AUTH": auth,
+        "SNEAKY_LOG_FORMAT": os.environ.get("SNEAKY_LOG_FORMAT", "text"),  # a person reads these
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
         "SNEAKY_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
         "SNEAKY_STORAGE_URL": str(data / "storage"),
         "PYTHONUNBUFFERED": "1",

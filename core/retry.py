@@ -11,6 +11,7 @@ from typing import TypeVar
 
 import redis
 
+from .metrics import REDIS_ERRORS, STORAGE_ERRORS
 from .storage import StorageUnavailable
 
 log = logging.getLogger("sneaky.retry")
@@ -24,6 +25,8 @@ def retrying(fn: Callable[[], T], what: str, attempts: int = 8, base: float = 0.
         try:
             return fn()
         except TRANSIENT as exc:
+            counter = STORAGE_ERRORS if isinstance(exc, StorageUnavailable) else REDIS_ERRORS
+            counter.labels("worker").inc()
             if attempt == attempts - 1:
                 raise
             delay = random.uniform(0, min(cap, base * 2**attempt))

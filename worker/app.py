@@ -7,9 +7,10 @@ import logging
 import redis
 import threading
 
-from celery.signals import worker_process_init, worker_ready
+from celery.signals import setup_logging, worker_process_init, worker_ready
 
 from core.jobs import JobStore
+from core.logs import configure_logging
 from core.queue import RUN_JOBS, enqueue, make_celery
 from core.settings import Settings
 from core.storage import open_storage
@@ -37,6 +38,12 @@ def services() -> Services:
     if _services is None:  # per process, after the fork
         _services = Services(settings)
     return _services
+
+
+@setup_logging.connect
+def _logging(**_):
+    """Our format (JSON lines, or text under `sneaky up`) instead of Celery's."""
+    configure_logging()
 
 
 @worker_process_init.connect

@@ -8,6 +8,7 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 import requests
@@ -15,6 +16,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from PIL import Image
 
 from core.jobs import CANCELED, RUNNING, TERMINAL, object_key, public_view
+from core.metrics import BATCH_SIZE, GPU_MEMORY, JOB_LATENCY, JOBS_FINISHED, MODEL_LATENCY
 from core.photos import ACCEPTED_FORMATS, EXTENSIONS
 from core.retry import retrying
 from core.storage import ObjectMissing, StorageUnavailable
@@ -68,13 +70,35 @@ def run_jobs(services, job_ids: list[str]) -> list[str]:
         if w.outcome is None:
             by_engine.setdefault(w.job["engine"], []).append(w)
     for engine, group in by_engine.items():
-        _fill(services, engine, group)
+        BATCH_SIZE.observe(len(group))
+        with MODEL_LATENCY.labels(engine).time():
+            _fill(services, engine, group)
+        _record_gpu_memory()
     for w in work:
         if w.outcome is None:
             w.outcome = _store(services, w)
-        if w.outcome in TERMINAL:
+        if w.outcome in TERMINAL and w.job:
+            _count_finished(w)
             notify_webhook(services, w.job_id)
     return [w.outcome for w in work]
+
+
+def _count_finished(w: Work) -> None:
+    engine = w.job.get("engine", "")
+    JOBS_FINISHED.labels(w.outcome, engine).inc()
+    created = w.job.get("created_at")
+    if created:
+        waited = time.time() - datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
+        JOB_LATENCY.labels(engine).observe(max(0.0, waited))
+    log.info("job %s %s", w.job_id, w.outcome, extra={"job_id": w.job_id, "tenant": w.job.get("tenant"),
+                                          "batch_id": w.job.get("batch_id") or None, "engine": engine,
+                                          "duration_ms": round((time.monotonic() - w.started) * 1000, 1)})
+
+
+def _record_gpu_memory() -> None:
+    torch = sys.modules.get("torch")  # only where an engine brought it in
+    if torch is not None and torch.cuda.is_available():
+        GPU_MEMORY.set(torch.cuda.max_memory_allocated())
 
 
 def _load(services, job_id: str) -> Work:
@@ -83,7 +107,7 @@ def _load(services, job_id: str) -> Work:
     w = Work(job_id, {}, time.monotonic())
     if not started.applied:
         # deleted, already finished or canceled: a late or duplicate delivery does nothing
-        log.info("job %s skipped: %s", job_id, started.previous or "no record")
+        log.info("job %s skipped: %s", job_id, started.previous or "no record", extra={"job_id": job_id})
         w.outcome = started.previous or "missing"
         return w
     w.job = jobs.get(job_id) or {}
@@ -146,7 +170,6 @@ def _store(services, w: Work) -> str:
         if not done.applied:  # canceled or deleted meanwhile: leave nothing behind
             storage.delete(result_key)
             return done.previous or "missing"
-        log.info("job %s succeeded in %.3fs", w.job_id, time.monotonic() - w.started)
         return "succeeded"
     except Exception as exc:
         if result_key:
@@ -175,7 +198,7 @@ def _fail_from(services, w: Work, exc: BaseException) -> str:
         log.error("job %s failed", w.job_id, exc_info=exc)
         code, message = "internal", f"internal error ({type(exc).__name__})"
     retrying(lambda: jobs.fail(w.job_id, code, message), f"job {w.job_id}: record failure")
-    log.info("job %s failed: %s", w.job_id, code)
+    log.info("job %s failed: %s", w.job_id, code, extra={"job_id": w.job_id, "code": code})
     return "failed"
 
 

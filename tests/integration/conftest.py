@@ -41,7 +41,9 @@ def _stack(log_dir, env):
 @pytest.fixture(scope="session", params=["local", "s3"])
 def stack(request, log_dir, redis_server, tmp_path_factory):
     db = 0 if request.param == "local" else 1  # one Redis, separate queues and records per stack
-    env = {"SNEAKY_REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/{db}"}
+    env = {"SNEAKY_REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/{db}",
+           # API and worker count into one folder, as under `sneaky up`: /metrics shows both
+           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path_factory.mktemp("metrics"))}
     if request.param == "local":
         env["SNEAKY_STORAGE_URL"] = str(tmp_path_factory.mktemp("storage"))
     else:

@@ -64,3 +64,21 @@ def test_storage_outage_ends_every_job_and_never_500s(log_dir, redis_server):
     finally:
         stack.stop()
         moto.stop()
+
+
+def test_storage_errors_are_counted(log_dir, redis_server):
+    """The outage shows in /metrics: storage errors counted by the API that answered 503."""
+    moto = start_moto(log_dir)
+    endpoint = f"http://127.0.0.1:{moto.port}"
+    make_bucket(endpoint, "count")
+    env = {**os.environ, **LIMITS, **S3_ENV, "SNEAKY_REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/10",
+           "SNEAKY_STORAGE_URL": f"s3://count/x?endpoint={endpoint}"}
+    stack = ServiceStack(log_dir, env)
+    stack.start_api()
+    try:
+        moto.stop()
+        assert submit(stack, png_bytes(photo(20, 20)), mask_for(20, 20)[0]).status_code == 503
+        text = requests.get(f"{stack.api_url}/metrics", timeout=30).text
+        assert 'sneaky_storage_errors_total{op="api"} 1.0' in text
+    finally:
+        stack.stop()
