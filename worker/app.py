@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
+import threading
+from pathlib import Path
 
 import redis
-import threading
-
 from celery.signals import setup_logging, worker_process_init, worker_ready
 
 from core.jobs import JobStore
@@ -46,13 +47,25 @@ def _logging(**_):
     configure_logging()
 
 
+READY_FILE = os.environ.get("SNEAKY_READY_FILE", "/tmp/sneaky-worker-ready")
+
+
 @worker_process_init.connect
 def _load_default_engine(**_):
-    """Load the default engine in each child as it starts, so the first job does not wait."""
+    """Load the default engine in each child as it starts and run one small fill through it,
+    so the first job does not wait; then say ready (a file the container's probe looks for)."""
     try:
-        engines.get(settings.default_engine)
+        import numpy as np
+        from PIL import Image
+
+        inpainter = engines.get(settings.default_engine)
+        hole = np.zeros((64, 64), bool)
+        hole[16:32, 16:32] = True
+        inpainter.inpaint_hole(Image.new("RGB", (64, 64), (120, 130, 140)), hole)
+        Path(READY_FILE).touch()
+        log.info("worker ready", extra={"engine": settings.default_engine})
     except Exception:
-        log.exception("could not preload engine %s", settings.default_engine)
+        log.exception("could not load engine %s", settings.default_engine)
 
 
 SWEEP_EVERY_SECONDS = 3600
