@@ -72,6 +72,22 @@ SWEEP_EVERY_SECONDS = 3600
 
 
 @worker_ready.connect
+def _serve_metrics(**_):
+    """Workers of a pool each get scraped on SNEAKY_WORKER_METRICS_PORT (Kubernetes, compose)."""
+    port = os.environ.get("SNEAKY_WORKER_METRICS_PORT")
+    if not port:
+        return
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.MultiProcessCollector(registry)
+    start_http_server(int(port), registry=registry)
+
+
+@worker_ready.connect
 def _start_retention_sweeper(**_):
     """Stored objects outlive nothing: inputs and results older than the retention time go,
     as their job records (which expire in Redis) have gone."""
