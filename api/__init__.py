@@ -37,7 +37,8 @@ class Services:
 
 def create_app(settings: Settings | None = None) -> APIFlask:
     settings = settings or Settings.from_env()
-    app = APIFlask("sneaky", title="Sneaky", version="1", spec_path="/openapi.json", docs_path="/docs")
+    app = APIFlask("sneaky", title="Sneaky", version="1", spec_path="/openapi.json", docs_path="/docs",
+                   static_folder=None)
     app.config.update(
         # two files of the per-upload limit plus the form fields; a larger body is refused unread
         MAX_CONTENT_LENGTH=2 * settings.max_upload_bytes + 64 * 1024,
@@ -47,12 +48,12 @@ def create_app(settings: Settings | None = None) -> APIFlask:
     )
     app.extensions["sneaky"] = Services(settings)
 
-    from . import batches, health, jobs, tenants, uploads
+    from . import batches, health, jobs, tenants, uploads, web
 
     app.before_request(tenants.authenticate)
     if settings.rate_limit:
         _rate_limit(app, settings)
-    for module in (health, jobs, uploads, batches):
+    for module in (health, jobs, uploads, batches, web):
         app.register_blueprint(module.bp)
     _register_errors(app)
     app.spec_processor(document_problems)

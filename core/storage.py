@@ -122,6 +122,7 @@ class S3Storage:
 
         self.bucket = bucket
         self.prefix = prefix.strip("/")
+        self.endpoint = endpoint
         self.client = boto3.client(
             "s3",
             endpoint_url=endpoint,
@@ -132,6 +133,14 @@ class S3Storage:
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
+
+    @property
+    def download_origins(self) -> str:
+        """Where presigned URLs point, for a web page's connect-src."""
+        if self.endpoint:
+            parsed = urlparse(self.endpoint)
+            return f"{parsed.scheme}://{parsed.netloc}"
+        return "https://*.amazonaws.com"
 
     def _call(self, fn, **kwargs):
         from botocore.exceptions import BotoCoreError, ClientError

@@ -1,0 +1,339 @@
+// Sneaky's web page: open a photo, paint what should go, watch it vanish.
+// Talks to the public API only (same origin); no external requests, no build step.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const view = $("view"), ctx = view.getContext("2d");
+const mask = $("mask"), mctx = mask.getContext("2d", { willReadFrequently: true });
+const stage = $("stage"), statusEl = $("status");
+
+const state = {
+  file: null, image: null, name: "photo", type: "image/png",
+  tool: "brush", size: 40, scale: 1, ox: 0, oy: 0,
+  drawing: null, undo: [], redo: [], pointer: null, spaceHeld: false, pointers: new Map(), pinch: null,
+  resultBlob: null, resultUrl: null,
+};
+const UNDO_BYTES = 256 * 1024 * 1024;  // snapshots of a 48-megapixel mask are 192 MB each
+
+// ---------- status and API ----------
+function say(text, isError = false) {
+  statusEl.textContent = text;
+  statusEl.classList.toggle("error", isError);
+}
+
+function authHeaders() {
+  const key = sessionStorage.getItem("sneaky-api-key");
+  return key ? { Authorization: `Bearer ${key}` } : {};
+}
+
+async function api(path, options = {}) {
+  const response = await fetch(path, { ...options, headers: { ...authHeaders(), ...(options.headers || {}) } });
+  if (!response.ok) {
+    let detail = `${response.status}`;
+    try { const body = await response.json(); detail = `${body.detail || body.title} (${body.code})`; } catch (_) {}
+    throw new Error(detail);
+  }
+  return response;
+}
+
+// ---------- loading a photo ----------
+async function openPhoto(file) {
+  if (!file || !file.type.startsWith("image/")) { say("That is not an image.", true); return; }
+  let image;
+  try {
+    image = await createImageBitmap(file, { imageOrientation: "from-image" });
+  } catch (_) {
+    say("This image cannot be read by the browser.", true);
+    return;
+  }
+  state.file = file;
+  state.image = image;
+  state.name = (file.name || "photo").replace(/\.[^.]+$/, "");
+  state.type = file.type;
+  mask.width = image.width;   // the mask is drawn at the photo's full resolution
+  mask.height = image.height;
+  mctx.clearRect(0, 0, mask.width, mask.height);
+  state.undo = []; state.redo = [];
+  $("drop-hint").hidden = true;
+  $("compare").hidden = true;
+  fit();
+  updateButtons();
+  say(`${image.width}×${image.height} photo. Paint over what should go, then Remove.`);
+}
+
+$("file").addEventListener("change", (e) => openPhoto(e.target.files[0]));
+stage.addEventListener("dragover", (e) => { e.preventDefault(); stage.classList.add("dragging"); });
+stage.addEventListener("dragleave", () => stage.classList.remove("dragging"));
+stage.addEventListener("drop", (e) => {
+  e.preventDefault(); stage.classList.remove("dragging");
+  if (e.dataTransfer.files.length) openPhoto(e.dataTransfer.files[0]);
+});
+window.addEventListener("paste", (e) => {
+  const item = [...(e.clipboardData || {}).items || []].find((i) => i.type.startsWith("image/"));
+  if (item) openPhoto(item.getAsFile());
+});
+
+// ---------- view: fit, zoom, pan ----------
+function resize() {
+  const r = stage.getBoundingClientRect(), dpr = window.devicePixelRatio || 1;
+  view.width = Math.round(r.width * dpr); view.height = Math.round(r.height * dpr);
+  draw();
+}
+function fit() {
+  if (!state.image) return;
+  const s = Math.min(view.width / state.image.width, view.height / state.image.height) * 0.96;
+  state.scale = s;
+  state.ox = (view.width - state.image.width * s) / 2;
+  state.oy = (view.height - state.image.height * s) / 2;
+  draw();
+}
+function zoomAt(factor, cx = view.width / 2, cy = view.height / 2) {
+  const s = Math.min(32, Math.max(0.02, state.scale * factor));
+  state.ox = cx - (cx - state.ox) * (s / state.scale);
+  state.oy = cy - (cy - state.oy) * (s / state.scale);
+  state.scale = s;
+  draw();
+}
+function toImage(clientX, clientY) {
+  const r = view.getBoundingClientRect(), dpr = window.devicePixelRatio || 1;
+  const x = (clientX - r.left) * dpr, y = (clientY - r.top) * dpr;
+  return { x: (x - state.ox) / state.scale, y: (y - state.oy) / state.scale, vx: x, vy: y };
+}
+
+// ---------- drawing ----------
+let overlay = null;  // the mask tinted red, redrawn only when the mask changes
+function tint() {
+  overlay = overlay || document.createElement("canvas");
+  overlay.width = mask.width; overlay.height = mask.height;
+  const o = overlay.getContext("2d");
+  o.clearRect(0, 0, overlay.width, overlay.height);
+  o.drawImage(mask, 0, 0);
+  o.globalCompositeOperation = "source-in";
+  o.fillStyle = "rgba(255, 60, 40, 0.55)";
+  o.fillRect(0, 0, overlay.width, overlay.height);
+  o.globalCompositeOperation = "source-over";
+}
+function draw() {
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  ctx.clearRect(0, 0, view.width, view.height);
+  if (!state.image) return;
+  ctx.setTransform(state.scale, 0, 0, state.scale, state.ox, state.oy);
+  ctx.imageSmoothingEnabled = state.scale < 1;
+  ctx.drawImage(state.image, 0, 0);
+  if (overlay) ctx.drawImage(overlay, 0, 0);
+  const d = state.drawing;
+  if (d && d.tool === "rect") {
+    ctx.fillStyle = d.erase ? "rgba(0,0,0,0.35)" : "rgba(255,60,40,0.45)";
+    ctx.fillRect(Math.min(d.x0, d.x1), Math.min(d.y0, d.y1), Math.abs(d.x1 - d.x0), Math.abs(d.y1 - d.y0));
+  }
+  const p = state.pointer;  // the brush as a circle of its real size
+  if (p && (state.tool === "brush" || state.tool === "erase") && !state.spaceHeld) {
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.beginPath();
+    ctx.arc(p.vx, p.vy, (state.size / 2) * state.scale, 0, Math.PI * 2);
+    ctx.lineWidth = 1.5; ctx.strokeStyle = "#fff"; ctx.stroke();
+    ctx.lineWidth = 1; ctx.strokeStyle = "#000"; ctx.stroke();
+  }
+}
+function snapshot() {
+  state.undo.push(mctx.getImageData(0, 0, mask.width, mask.height));
+  const limit = Math.max(2, Math.min(50, Math.floor(UNDO_BYTES / (mask.width * mask.height * 4))));
+  while (state.undo.length > limit) state.undo.shift();
+  state.redo = [];
+}
+function stroke(from, to, erase) {
+  mctx.globalCompositeOperation = erase ? "destination-out" : "source-over";
+  mctx.strokeStyle = "#fff"; mctx.fillStyle = "#fff";
+  mctx.lineWidth = state.size; mctx.lineCap = "round"; mctx.lineJoin = "round";
+  mctx.beginPath(); mctx.moveTo(from.x, from.y); mctx.lineTo(to.x, to.y); mctx.stroke();
+  mctx.globalCompositeOperation = "source-over";
+}
+function activeTool() { return state.spaceHeld ? "pan" : state.tool; }
+
+view.addEventListener("pointerdown", (e) => {
+  if (!state.image) return;
+  view.setPointerCapture(e.pointerId);
+  state.pointers.set(e.pointerId, toImage(e.clientX, e.clientY));
+  if (state.pointers.size === 2) {  // two fingers: pinch to zoom and pan, no painting
+    state.drawing = null;
+    const [a, b] = [...state.pointers.values()];
+    state.pinch = { dist: Math.hypot(a.vx - b.vx, a.vy - b.vy), cx: (a.vx + b.vx) / 2, cy: (a.vy + b.vy) / 2 };
+    return;
+  }
+  const p = toImage(e.clientX, e.clientY), tool = activeTool();
+  if (tool === "pan" || e.button === 1) {
+    state.drawing = { tool: "pan", vx: p.vx, vy: p.vy };
+  } else if (tool === "rect") {
+    state.drawing = { tool: "rect", x0: p.x, y0: p.y, x1: p.x, y1: p.y, erase: e.altKey };
+  } else {
+    snapshot();
+    const erase = tool === "erase" || e.button === 2;
+    state.drawing = { tool: "brush", last: p, erase };
+    stroke(p, p, erase); tint();
+  }
+  draw();
+});
+view.addEventListener("pointermove", (e) => {
+  const p = toImage(e.clientX, e.clientY);
+  state.pointer = e.pointerType === "mouse" ? p : null;
+  if (state.pointers.has(e.pointerId)) state.pointers.set(e.pointerId, p);
+  if (state.pinch && state.pointers.size === 2) {
+    const [a, b] = [...state.pointers.values()];
+    const dist = Math.hypot(a.vx - b.vx, a.vy - b.vy), cx = (a.vx + b.vx) / 2, cy = (a.vy + b.vy) / 2;
+    state.ox += cx - state.pinch.cx; state.oy += cy - state.pinch.cy;
+    zoomAt(dist / state.pinch.dist, cx, cy);
+    state.pinch = { dist, cx, cy };
+    return;
+  }
+  const d = state.drawing;
+  if (d && d.tool === "pan") { state.ox += p.vx - d.vx; state.oy += p.vy - d.vy; d.vx = p.vx; d.vy = p.vy; }
+  else if (d && d.tool === "rect") { d.x1 = p.x; d.y1 = p.y; }
+  else if (d && d.tool === "brush") { stroke(d.last, p, d.erase); d.last = p; tint(); }
+  draw();
+});
+function endPointer(e) {
+  state.pointers.delete(e.pointerId);
+  if (state.pointers.size < 2) state.pinch = null;
+  const d = state.drawing;
+  if (d && d.tool === "rect") {
+    snapshot();
+    mctx.globalCompositeOperation = d.erase ? "destination-out" : "source-over";
+    mctx.fillStyle = "#fff";
+    mctx.fillRect(Math.min(d.x0, d.x1), Math.min(d.y0, d.y1), Math.abs(d.x1 - d.x0), Math.abs(d.y1 - d.y0));
+    mctx.globalCompositeOperation = "source-over";
+    tint();
+  }
+  state.drawing = null;
+  updateButtons(); draw();
+}
+view.addEventListener("pointerup", endPointer);
+view.addEventListener("pointercancel", endPointer);
+view.addEventListener("pointerleave", () => { state.pointer = null; draw(); });
+view.addEventListener("contextmenu", (e) => e.preventDefault());
+view.addEventListener("wheel", (e) => {
+  e.preventDefault();
+  const p = toImage(e.clientX, e.clientY);
+  zoomAt(e.deltaY < 0 ? 1.15 : 1 / 1.15, p.vx, p.vy);
+}, { passive: false });
+
+// ---------- tools, undo, keyboard ----------
+function setTool(tool) {
+  state.tool = tool;
+  document.querySelectorAll("[data-tool]").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.tool === tool)));
+  view.style.cursor = tool === "pan" ? "grab" : tool === "rect" ? "crosshair" : "none";
+}
+document.querySelectorAll("[data-tool]").forEach((b) => b.addEventListener("click", () => setTool(b.dataset.tool)));
+$("size").addEventListener("input", (e) => { state.size = Number(e.target.value); draw(); });
+function restore(from, to) {
+  if (!from.length) return;
+  to.push(mctx.getImageData(0, 0, mask.width, mask.height));
+  mctx.putImageData(from.pop(), 0, 0);
+  tint(); updateButtons(); draw();
+}
+$("undo").addEventListener("click", () => restore(state.undo, state.redo));
+$("redo").addEventListener("click", () => restore(state.redo, state.undo));
+$("clear").addEventListener("click", () => { snapshot(); mctx.clearRect(0, 0, mask.width, mask.height); tint(); updateButtons(); draw(); });
+$("zoom-in").addEventListener("click", () => zoomAt(1.25));
+$("zoom-out").addEventListener("click", () => zoomAt(0.8));
+$("zoom-fit").addEventListener("click", fit);
+function maskIsEmpty() {
+  if (!state.image) return true;
+  const data = mctx.getImageData(0, 0, mask.width, mask.height).data;
+  for (let i = 3; i < data.length; i += 4) if (data[i] >= 128) return false;
+  return true;
+}
+function updateButtons() {
+  $("undo").disabled = !state.undo.length;
+  $("redo").disabled = !state.redo.length;
+  $("clear").disabled = !state.image;
+  $("submit").disabled = !state.image;
+}
+window.addEventListener("keydown", (e) => {
+  if (e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement) return;
+  const k = e.key.toLowerCase();
+  if ((e.ctrlKey || e.metaKey) && k === "z") { e.preventDefault(); e.shiftKey ? $("redo").click() : $("undo").click(); }
+  else if ((e.ctrlKey || e.metaKey) && k === "y") { e.preventDefault(); $("redo").click(); }
+  else if (k === "b") setTool("brush");
+  else if (k === "e") setTool("erase");
+  else if (k === "r") setTool("rect");
+  else if (k === "h") setTool("pan");
+  else if (k === "[" || k === "]") { const s = $("size"); s.value = Number(s.value) + (k === "]" ? 5 : -5); s.dispatchEvent(new Event("input")); }
+  else if (k === "+" || k === "=") zoomAt(1.25);
+  else if (k === "-") zoomAt(0.8);
+  else if (k === "0") fit();
+  else if (k === "enter" && !$("submit").disabled) $("submit").click();
+  else if (k === " ") { state.spaceHeld = true; view.style.cursor = "grab"; e.preventDefault(); }
+});
+window.addEventListener("keyup", (e) => { if (e.key === " ") { state.spaceHeld = false; setTool(state.tool); } });
+
+// ---------- submit, watch, compare ----------
+function maskBlob() {
+  // white (remove) on black, at the photo's size: the service's mask convention
+  const out = document.createElement("canvas");
+  out.width = mask.width; out.height = mask.height;
+  const o = out.getContext("2d");
+  o.fillStyle = "#000"; o.fillRect(0, 0, out.width, out.height);
+  o.drawImage(mask, 0, 0);
+  return new Promise((resolve) => out.toBlob(resolve, "image/png"));
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+$("submit").addEventListener("click", async () => {
+  if (maskIsEmpty()) { say("Paint over something first: the mask is empty.", true); return; }
+  $("submit").disabled = true;
+  try {
+    const form = new FormData();
+    form.append("image", state.file, state.file.name || `${state.name}.png`);
+    form.append("mask", await maskBlob(), "mask.png");
+    form.append("engine", $("engine").value);
+    say("Uploading…");
+    let job = await (await api("v1/jobs", { method: "POST", body: form })).json();
+    stage.dataset.jobId = job.id;
+    while (!["succeeded", "failed", "canceled"].includes(job.status)) {
+      say(job.status === "queued" ? "Queued…" : "Running…");
+      await sleep(250);
+      job = await (await api(`v1/jobs/${job.id}`)).json();
+    }
+    if (job.status !== "succeeded") {
+      throw new Error(job.error ? `${job.error.message} (${job.error.code})` : job.status);
+    }
+    const blob = await (await api(`v1/jobs/${job.id}/result`)).blob();
+    showResult(blob, job);
+  } catch (err) {
+    say(`Failed: ${err.message}`, true);
+  } finally {
+    updateButtons();
+  }
+});
+
+function showResult(blob, job) {
+  if (state.resultUrl) URL.revokeObjectURL(state.resultUrl);
+  state.resultBlob = blob;
+  state.resultUrl = URL.createObjectURL(blob);
+  $("before").src = URL.createObjectURL(state.file);
+  $("after").src = state.resultUrl;
+  const ext = { "image/jpeg": "jpg", "image/png": "png", "image/webp": "webp" }[blob.type] || "png";
+  $("download").href = state.resultUrl;
+  $("download").download = `${state.name}-clean.${ext}`;
+  $("compare").hidden = false;
+  $("slider").value = 50; $("slider").dispatchEvent(new Event("input"));
+  say(`Done in ${((Date.parse(job.finished_at) - Date.parse(job.created_at)) / 1000).toFixed(1)} s with ${job.engine}. Slide to compare.`);
+}
+$("slider").addEventListener("input", (e) => { $("after-clip").style.clipPath = `inset(0 0 0 ${e.target.value}%)`; });
+$("back").addEventListener("click", () => { $("compare").hidden = true; draw(); });
+$("again").addEventListener("click", () => {
+  const file = new File([state.resultBlob], `${state.name}.${state.resultBlob.type.split("/")[1] || "png"}`,
+                        { type: state.resultBlob.type });
+  openPhoto(file).then(() => { state.name = state.name.replace(/-clean$/, ""); });
+});
+
+// ---------- API key, kept in this tab only ----------
+$("api-key").value = sessionStorage.getItem("sneaky-api-key") || "";
+$("api-key").addEventListener("change", (e) => {
+  const v = e.target.value.trim();
+  v ? sessionStorage.setItem("sneaky-api-key", v) : sessionStorage.removeItem("sneaky-api-key");
+});
+
+window.addEventListener("resize", () => { resize(); });
+resize();
+setTool("brush");
