@@ -1,6 +1,7 @@
 """Inpainter on real PIL photos: DESIGN.md's image rules, for every engine."""
 
 import io
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,18 @@ def rect_mask(w, h, box):
     x0, y0, x1, y1 = box
     m[y0:y1, x0:x1] = 255
     return Image.fromarray(m)
+
+
+@contextmanager
+def forward_passes(inpainter):
+    """Record the shape of every batch the filler is asked to fill."""
+    seen = []
+    fill = inpainter.filler.fill_batch
+    inpainter.filler.fill_batch = lambda images, holes: seen.append(images.shape) or fill(images, holes)
+    try:
+        yield seen
+    finally:
+        inpainter.filler.fill_batch = fill
 
 
 def outside_unchanged(before: Image.Image, after: Image.Image, hole: np.ndarray) -> bool:
@@ -157,47 +170,33 @@ def test_odd_sizes_through_pconv(pconv_inpainter, size):
 def test_hole_larger_than_window_is_filled_at_reduced_scale(tiny_weights):
     inp = Inpainter.load("pconv", weights=tiny_weights)
     inp.filler.window = 256
-    seen = []
-    fill = inp.filler.fill_batch
-    inp.filler.fill_batch = lambda images, holes: seen.append(images.shape) or fill(images, holes)
     image = photo(700, 400)
     mask = rect_mask(700, 400, (20, 20, 680, 380))
-    out = inp.inpaint(image, mask)
+    with forward_passes(inp) as seen:
+        out = inp.inpaint(image, mask)
     assert all(max(shape[1:3]) <= 256 for shape in seen)
     assert out.size == (700, 400) and outside_unchanged(image, out, mask_to_hole(mask))
 
 
 def test_far_apart_holes_are_filled_in_separate_crops_and_batched(pconv_inpainter):
-    seen = []
-    filler = pconv_inpainter.filler
-    fill = filler.fill_batch
-    filler.fill_batch = lambda images, holes: seen.append(images.shape) or fill(images, holes)
-    try:
-        image = photo(1600, 900)
-        m = np.zeros((900, 1600), np.uint8)
-        m[50:60, 50:70] = 255  # three small holes far apart, same crop size once padded
-        m[800:830, 1500:1520] = 255
-        m[400:420, 800:830] = 255
+    image = photo(1600, 900)
+    m = np.zeros((900, 1600), np.uint8)
+    m[50:60, 50:70] = 255  # three small holes far apart, same crop size once padded
+    m[800:830, 1500:1520] = 255
+    m[400:420, 800:830] = 255
+    with forward_passes(pconv_inpainter) as seen:
         out = pconv_inpainter.inpaint(image, Image.fromarray(m))
-    finally:
-        filler.fill_batch = fill
     assert seen == [(3, 256, 256, 3)]  # one forward pass for the three crops, not the whole photo
     assert outside_unchanged(image, out, m >= 128)
 
 
 def test_speckled_mask_gives_few_crops(pconv_inpainter):
     """Thousands of one-pixel specks must not become thousands of crops (nor a batch of them)."""
-    seen = []
-    filler = pconv_inpainter.filler
-    fill = filler.fill_batch
-    filler.fill_batch = lambda images, holes: seen.append(images.shape) or fill(images, holes)
-    try:
-        rng = np.random.default_rng(1)
-        hole = rng.random((300, 300)) < 0.3
-        image = photo(300, 300)
+    rng = np.random.default_rng(1)
+    hole = rng.random((300, 300)) < 0.3
+    image = photo(300, 300)
+    with forward_passes(pconv_inpainter) as seen:
         out = pconv_inpainter.inpaint(image, Image.fromarray(hole.view(np.uint8) * 255))
-    finally:
-        filler.fill_batch = fill
     assert sum(shape[0] for shape in seen) == 1
     assert outside_unchanged(image, out, hole)
 
@@ -285,21 +284,15 @@ def test_real_photo_with_every_engine(inpainter):
 
 
 def test_inpaint_many_shares_forward_passes_across_photos(pconv_inpainter):
-    seen = []
-    filler = pconv_inpainter.filler
-    fill = filler.fill_batch
-    filler.fill_batch = lambda images, holes: seen.append(images.shape) or fill(images, holes)
-    try:
-        work = []
-        for i in range(3):
-            image = photo(300, 200, seed=i)
-            hole = np.zeros((200, 300), bool)
-            hole[50 + i : 80, 60:100 + i] = True
-            work.append((image, hole))
-        work.append((photo(40, 30, "L"), np.zeros((30, 40), bool)))  # empty: returned as is
+    work = []
+    for i in range(3):
+        image = photo(300, 200, seed=i)
+        hole = np.zeros((200, 300), bool)
+        hole[50 + i : 80, 60:100 + i] = True
+        work.append((image, hole))
+    work.append((photo(40, 30, "L"), np.zeros((30, 40), bool)))  # empty: returned as is
+    with forward_passes(pconv_inpainter) as seen:
         together = pconv_inpainter.inpaint_many(work)
-    finally:
-        filler.fill_batch = fill
     assert seen == [(3, 256, 256, 3)]
     for (image, hole), out in zip(work, together):
         alone = np.asarray(pconv_inpainter.inpaint_hole(image, hole)).astype(int)
