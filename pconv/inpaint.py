@@ -21,7 +21,7 @@ from PIL import Image
 
 from . import ENGINES
 from .images import check_mask_size, mask_to_hole, output_mode, upright
-from .model import PConvUNet
+from .model import PConvUNet, fold_batchnorm
 from .regions import Box, hole_boxes, plan_regions
 from .weights import DEFAULT_WEIGHTS, load_model, random_model
 
@@ -53,7 +53,7 @@ class PConvFiller:
 
     def __init__(self, model: PConvUNet, device: str | torch.device | None = None, window: int = 512) -> None:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.model = model.to(self.device).eval()
+        self.model = fold_batchnorm(model).to(self.device)  # inference only: BN folded into the convolutions
         self.stride = model.config.stride
         self.min_side = 256  # the training crop: context the network is used to
         self.margin = 64
@@ -169,10 +169,12 @@ class Inpainter:
         """As ``inpaint``, for an upright image and a boolean hole of its size."""
         return self.inpaint_many([(image, hole)])[0]
 
-    def inpaint_many(self, work: list[tuple[Image.Image, np.ndarray]], check=None) -> list[Image.Image]:
+    def inpaint_many(self, work: list[tuple[Image.Image, np.ndarray]], check=None,
+                     in_place: bool = False) -> list[Image.Image]:
         """Several upright photos with their holes at once: crops of all of them that pad to the
         same size share forward passes (the worker's batched inference). ``check()`` runs between
-        forward passes, a safe point where it may raise to stop (a cancel)."""
+        forward passes, a safe point where it may raise to stop (a cancel). ``in_place``: fill the
+        given images themselves, sparing a full-size copy (the worker owns its decoded photos)."""
         filler = self.filler
         work = list(work)
         results, regions = [], []  # regions: (photo index, crop box, hole box)
@@ -182,7 +184,7 @@ class Inpainter:
             if not hole.any():
                 results.append(image)  # nothing to remove: the photo as it is, no model run
                 continue
-            results.append(image.copy())
+            results.append(image if in_place and image is work[index][0] else image.copy())
             work[index] = (image, hole)
             boxes = hole_boxes(hole, join=filler.margin // 2)
             for crop, box in plan_regions(boxes, image.size, filler.margin, filler.min_side, filler.window):

@@ -60,6 +60,8 @@ class PartialConv2d(nn.Conv2d):
         counts = torch.tensor(groups, dtype=torch.float32).view(1, len(groups), 1, 1)
         self.register_buffer("mask_kernel", counts.expand(1, len(groups), kh, kw).contiguous(), persistent=False)
         self.window_size = float(in_channels * kh * kw)  # sum(1)
+        # set by fold_batchnorm(): the BatchNorm after this layer, folded into weight and this shift
+        self.register_buffer("shift", None)
 
     def forward(self, x: Tensors, mask: Tensors) -> tuple[torch.Tensor, torch.Tensor]:
         if isinstance(x, torch.Tensor):
@@ -82,6 +84,10 @@ class PartialConv2d(nn.Conv2d):
         raw = F.conv2d(xm, self.weight, None, self.stride, self.padding, self.dilation)
         # out = Wᵀ(X⊙M)·sum(1)/sum(M) + b where sum(M) > 0, else 0
         scale = (self.window_size / valid_count.clamp(min=1.0)) * new_mask
+        if self.shift is not None:
+            # folded BatchNorm: a·(Wᵀ(X⊙M)·sum(1)/sum(M)) + c in one pass, c everywhere as BN adds it
+            return torch.addcmul(self.shift.view(1, -1, 1, 1).to(raw.dtype), raw, scale.to(raw.dtype)), \
+                new_mask.to(xm.dtype)
         # in place: the convolution's backward needs its input, not its output
         out = raw.mul_(scale.to(raw.dtype))
         if self.bias is not None:

@@ -90,7 +90,9 @@ class DecoderBlock(nn.Module):
     def forward(self, x, mask, skip, skip_mask):
         x, mask = self.conv((x, skip), (mask, skip_mask))
         if self.bn is not None:
-            x = self.act(self.bn(x))
+            x = self.bn(x)
+        if self.act is not None:
+            x = self.act(x)
         return x, mask
 
 
@@ -163,3 +165,24 @@ class PConvUNet(nn.Module):
 def pconv_unet(layers: int = 7, width: float = 1.0, **kwargs) -> PConvUNet:
     """Builder, as torchvision's models have."""
     return PConvUNet(PConvUNetConfig(layers=layers, width=width, **kwargs))
+
+
+def fold_batchnorm(model: PConvUNet) -> PConvUNet:
+    """An inference copy with every BatchNorm folded into the partial convolution before it:
+    BN(y) = a·y + c with a = γ/√(σ²+ε), c = β − a·μ, so W ← a·W and c becomes the layer's shift.
+    Same outputs as the model in eval mode, one elementwise pass fewer per layer."""
+    import copy
+
+    folded = copy.deepcopy(model).eval()
+    for block in [*folded.encoder, *folded.decoder]:
+        bn = block.bn
+        if bn is None:
+            continue
+        a = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+        conv = block.conv
+        with torch.no_grad():
+            conv.weight.mul_(a.view(-1, 1, 1, 1))
+        conv.shift = (bn.bias.detach() - a * bn.running_mean).clone()
+        block.bn = None
+    folded.requires_grad_(False)
+    return folded

@@ -298,3 +298,31 @@ def test_inpaint_many_shares_forward_passes_across_photos(pconv_inpainter):
         alone = np.asarray(pconv_inpainter.inpaint_hole(image, hole)).astype(int)
         assert np.abs(np.asarray(out).astype(int) - alone).max() <= 1
         assert outside_unchanged(image, out, hole)
+
+
+def test_huge_photo_path_matches_the_ordinary_one(monkeypatch):
+    """Block-reduced hole labelling (what a 144-megapixel mask gets) fills exactly like the ordinary
+    path: its boxes are only a little larger, and the fill does not depend on more distant context."""
+    from pconv import regions
+
+    image = photo(900, 700)
+    hole = np.zeros((700, 900), bool)
+    hole[100:130, 200:260] = True
+    hole[500:507, 600:700] = True
+    hole[300, 450] = True
+    inpainter = Inpainter.load("telea")
+    ordinary = np.asarray(inpainter.inpaint_hole(image, hole))
+    monkeypatch.setattr(regions, "MAX_LABEL_CELLS", 10_000)  # blocks of 8×8 on this photo
+    assert len(regions.hole_boxes(hole)) == 3
+    huge = np.asarray(inpainter.inpaint_hole(image, hole))
+    assert np.array_equal(ordinary, huge)
+
+
+def test_in_place_fill_spares_the_copy():
+    image, hole = photo(60, 40), np.zeros((40, 60), bool)
+    hole[10:20, 10:20] = True
+    inpainter = Inpainter.load("telea")
+    [copied] = inpainter.inpaint_many([(image, hole)])
+    assert copied is not image
+    [same] = inpainter.inpaint_many([(image, hole)], in_place=True)
+    assert same is image and np.array_equal(np.asarray(same), np.asarray(copied))

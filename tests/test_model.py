@@ -81,3 +81,40 @@ def test_fill_works_in_image_units():
     with torch.no_grad():
         direct = model((image - model.mean) / model.std, torch.ones(1, 1, 128, 128)) * model.std + model.mean
         assert torch.allclose(model.fill(image, torch.ones(1, 1, 128, 128)), direct)
+
+
+def _with_statistics(model):
+    """BatchNorm with running statistics far from the identity, as after training."""
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.randn(2, 3, 128, 128) * 3 + 1, (torch.rand(2, 1, 128, 128) > 0.3).float())
+    return model.eval()
+
+
+def test_folded_batchnorm_gives_the_same_outputs():
+    from pconv.model import fold_batchnorm
+
+    torch.manual_seed(0)
+    model = _with_statistics(pconv_unet(7, width=0.25))
+    folded = fold_batchnorm(model)
+    assert all(b.bn is None for b in [*folded.encoder, *folded.decoder])
+    assert model.encoder[1].bn is not None  # the original is untouched
+    image = torch.randn(2, 3, 256, 384)
+    mask = (torch.rand(2, 1, 256, 384) > 0.4).float()
+    mask[..., :100, :100] = 0
+    with torch.no_grad():
+        a, b = model(image, mask), folded(image, mask)
+    assert ((a - b).abs().max() / a.abs().max()).item() <= 1e-5
+
+
+def test_bfloat16_autocast_close_to_float32():
+    torch.manual_seed(0)
+    model = _with_statistics(pconv_unet(7, width=0.25))
+    image = torch.rand(1, 3, 256, 256)
+    mask = (torch.rand(1, 1, 256, 256) > 0.3).float()
+    with torch.inference_mode():
+        exact = model.fill(image, mask)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            approx = model.fill(image, mask).float()
+    assert (approx - exact).abs().mean().item() < 0.02 * exact.abs().mean().item() + 1e-3

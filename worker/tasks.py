@@ -134,7 +134,7 @@ def _fill(services, engine: str, group: list[Work]) -> None:
 
     try:
         inpainter = engines.get(engine)
-        results = inpainter.inpaint_many([(w.image, w.hole) for w in group], check=all_canceled)
+        results = inpainter.inpaint_many([(w.image, w.hole) for w in group], check=all_canceled, in_place=True)
         for w, result in zip(group, results):
             w.result = result
     except (Canceled, SoftTimeLimitExceeded) as exc:
