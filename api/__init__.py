@@ -20,6 +20,7 @@ from core.storage import StorageUnavailable, open_storage
 from .problems import Problem, problem_response, validation_problem
 
 log = logging.getLogger("sneaky.api")
+MAX_WAIT = 20  # seconds a GET /v1/jobs/{id}?wait= may hold a request
 
 
 class Services:
@@ -28,6 +29,9 @@ class Services:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.redis = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+        # for long polls (GET /v1/jobs/{id}?wait=): reads may block up to MAX_WAIT seconds
+        self.blocking = redis.Redis.from_url(settings.redis_url, socket_timeout=MAX_WAIT + 5,
+                                             socket_connect_timeout=2)
         self.jobs = JobStore(self.redis, settings.retention_seconds)
         self.batches = BatchStore(self.jobs)
         self.keys = KeyStore(self.redis)

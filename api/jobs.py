@@ -11,7 +11,7 @@ import io
 from flask import current_app, redirect, request, send_file, url_for
 from marshmallow import ValidationError
 
-from core.jobs import QUEUED, RUNNING, SUCCEEDED, new_job, object_key, public_view, stored_keys
+from core.jobs import QUEUED, RUNNING, SUCCEEDED, TERMINAL, new_job, object_key, public_view, stored_keys
 from core.photos import EXTENSIONS, inspect_pair
 from core.metrics import JOBS_SUBMITTED
 from core.queue import enqueue, queue_depth
@@ -21,7 +21,7 @@ from pconv.images import InpaintError, check_mask_size
 
 from .idempotency import idempotent
 from .problems import Problem, validation_problem
-from .schemas import Job, JobForm, JobFromKeys, JobList, ListQuery
+from .schemas import Job, JobForm, JobFromKeys, JobList, JobQuery, ListQuery
 from .tenants import current_tenant
 
 log = logging.getLogger("sneaky.api")
@@ -205,11 +205,16 @@ def list_jobs(query):
 
 
 @bp.get("/<job_id>")
+@bp.input(JobQuery, location="query", arg_name="query")
 @bp.output(Job)
 @bp.doc(responses={404: "no such job (or another tenant's)"})
-def get_job(job_id):
-    """One job."""
+def get_job(job_id, query):
+    """One job. With ``wait``, the answer comes as soon as the job ends (or when the wait is over)."""
     job = _owned_job(job_id)
+    if query["wait"] and job["status"] not in TERMINAL:
+        s = services()
+        s.jobs.wait_done(s.blocking, job_id, query["wait"])
+        job = _owned_job(job_id)
     headers = {} if job["status"] in ("succeeded", "failed", "canceled") else {
         "Retry-After": str(services().settings.retry_after_seconds)}
     return _view(job), 200, headers
@@ -244,7 +249,8 @@ def cancel(job_id):
     s = services()
     job = _owned_job(job_id)
     if job["status"] == QUEUED and s.jobs.cancel(job_id).applied:
-        s.storage.delete(job["image_key"], job["mask_key"])
+        s.jobs.signal_done(job_id)
+        s.storage.delete(*stored_keys(job))
     elif job["status"] in (QUEUED, RUNNING):
         s.jobs.request_cancel(job_id)  # the worker checks before it stores a result
     else:

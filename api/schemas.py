@@ -29,6 +29,11 @@ class ListQuery(Schema):
     batch_id = String(load_default=None, validate=Length(max=64))
 
 
+class JobQuery(Schema):
+    wait = Float(load_default=0, validate=Range(0, 20),
+                 metadata={"description": "seconds to hold the answer until the job ends (long poll)"})
+
+
 class ResultInfo(Schema):
     url = String(metadata={"description": "short-lived download URL"})
     width = Integer()

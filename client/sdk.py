@@ -151,16 +151,18 @@ class SneakyClient:
     def get(self, job_id: str) -> Job:
         return Job.from_dict(self.request("GET", f"/v1/jobs/{job_id}").json())
 
-    def wait(self, job_id: str, timeout: float = 3600, interval: float = 0.25) -> Job:
-        """Poll until the job ends."""
+    def wait(self, job_id: str, timeout: float = 3600) -> Job:
+        """Until the job ends: long polls, so the answer comes the moment it does."""
         deadline = time.monotonic() + timeout
         while True:
-            job = self.get(job_id)
+            left = deadline - time.monotonic()
+            wait = max(0.0, min(10.0, left))
+            job = Job.from_dict(self.request("GET", f"/v1/jobs/{job_id}", params={"wait": wait},
+                                             timeout=self.timeout + wait).json())
             if job.done:
                 return job
-            if time.monotonic() > deadline:
+            if left <= 0:
                 raise TimeoutError(f"job {job_id} still {job.status} after {timeout}s")
-            time.sleep(interval)
 
     def result(self, job_id: str) -> bytes:
         """The cleaned photo's bytes (follows the redirect to storage when there is one)."""

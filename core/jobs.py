@@ -116,6 +116,22 @@ class JobStore:
     def cancel(self, job_id: str, from_states: tuple[str, ...] = (QUEUED,)) -> Transition:
         return self.transition(job_id, from_states, CANCELED, finished_at=now_rfc3339())
 
+    def done_key(self, job_id: str) -> str:
+        return f"{self.ns}:done:{job_id}"
+
+    def signal_done(self, job_id: str) -> None:
+        """Wake whoever waits on this job (GET /v1/jobs/{id}?wait=...)."""
+        with self.redis.pipeline() as pipe:
+            pipe.rpush(self.done_key(job_id), "1")
+            pipe.expire(self.done_key(job_id), 60)
+            pipe.execute()
+
+    def wait_done(self, blocking: redis.Redis, job_id: str, seconds: float) -> None:
+        """Block until the job ends or ``seconds`` pass; ``blocking`` is a client whose socket
+        timeout is longer than the wait. The token goes back for any other waiter."""
+        if blocking.blpop([self.done_key(job_id)], timeout=seconds):
+            self.signal_done(job_id)
+
     def request_cancel(self, job_id: str) -> None:
         self.redis.hset(self.job_key(job_id), "cancel_requested", "1")
 

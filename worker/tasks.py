@@ -78,6 +78,7 @@ def run_jobs(services, job_ids: list[str]) -> list[str]:
         if w.outcome is None:
             w.outcome = _store(services, w)
         if w.outcome in TERMINAL and w.job:
+            services.jobs.signal_done(w.job_id)
             _count_finished(w)
             notify_webhook(services, w.job_id)
     return [w.outcome for w in work]

@@ -107,6 +107,9 @@ def test_back_pressure_answers_429_with_retry_after(stack, log_dir):
         assert int(second.headers["Retry-After"]) > 0
         bulk = submit(lone, png_bytes(photo(20, 20)), mask_for(20, 20)[0], priority="bulk")
         assert bulk.status_code == 202  # each priority has its own limit
+        started = time.monotonic()  # no worker: a long poll ends with its wait, the job still queued
+        waited = requests.get(f"{lone.api_url}/v1/jobs/{first.json()['id']}", params={"wait": 1}, timeout=30)
+        assert waited.json()["status"] == "queued" and 0.9 < time.monotonic() - started < 5
     finally:
         lone.stop()
 

@@ -313,3 +313,12 @@ def test_oversized_body_is_refused_unread(stack):
     big = b"x" * (2 * 3 * 1024 * 1024 + 128 * 1024)  # past two uploads' worth
     r = requests.post(f"{stack.api_url}/v1/jobs", files={"image": ("p", big), "mask": ("m", b"y")}, timeout=30)
     assert r.status_code == 413 and r.json()["code"] == "too_large"
+
+
+def test_long_poll_answers_as_soon_as_the_job_ends(stack):
+    r = submit(stack, png_bytes(photo(64, 64)), mask_for(64, 64)[0])
+    started = time.monotonic()
+    job = requests.get(f"{stack.api_url}/v1/jobs/{r.json()['id']}", params={"wait": 15}, timeout=30).json()
+    assert job["status"] == "succeeded" and time.monotonic() - started < 10
+    bad = requests.get(f"{stack.api_url}/v1/jobs/{job['id']}", params={"wait": 99}, timeout=30)
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_field"
