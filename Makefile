@@ -24,8 +24,12 @@ up: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+# every comparison in one run, as ratios; each script replaces its own section of docs/benchmarks.md
 bench: $(STAMP)
-	$(BIN)/python bench/pconv_layers.py --write docs/benchmarks.md
+	$(BIN)/python bench/pconv_layers.py --sizes 256 512 --batches 1 4 16 --repeats 3 --write docs/benchmarks.md
+	$(BIN)/python bench/batching.py --write docs/benchmarks.md
+	$(BIN)/python bench/service.py --write docs/benchmarks.md
+	$(BIN)/python bench/huge_photo.py --write docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

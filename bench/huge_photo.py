@@ -1,0 +1,112 @@
+"""A 144-megapixel JPEG with a small hole: peak memory (RSS) and time of the API's check and of
+the worker's job, each measured in a fresh process.
+
+    python bench/huge_photo.py [--side 12000] [--write docs/benchmarks.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pconv.report import machine_description, write_section  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+API_CHECK = """
+import json, resource, sys, time
+from core.photos import inspect_pair
+image, mask = open(sys.argv[1], "rb").read(), open(sys.argv[2], "rb").read()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+start = time.perf_counter()
+inspect_pair(image, mask, 200_000_000)
+print(json.dumps({"seconds": time.perf_counter() - start, "peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                  "inputs_kb": (len(image) + len(mask)) // 1024, "before_kb": before}))
+"""
+
+WORKER_JOB = """
+import io, json, resource, sys, time, warnings
+warnings.simplefilter("ignore")
+from pconv.images import encode
+from pconv.inpaint import Inpainter
+from worker.tasks import decode_inputs
+engine = sys.argv[3]
+inpainter = Inpainter.load(engine, allow_random=True)
+image_bytes, mask_bytes = open(sys.argv[1], "rb").read(), open(sys.argv[2], "rb").read()
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+start = time.perf_counter()
+image, hole, fmt = decode_inputs(image_bytes, mask_bytes, 200_000_000)
+[result] = inpainter.inpaint_many([(image, hole)], in_place=True)
+out = io.BytesIO()
+encode(result, out, fmt)
+print(json.dumps({"seconds": time.perf_counter() - start, "peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                  "before_kb": base}))
+"""
+
+
+def make_inputs(side: int, folder: Path) -> tuple[Path, Path]:
+    y = np.linspace(0, 255, side, dtype=np.float32)[:, None]
+    x = np.linspace(0, 255, side, dtype=np.float32)[None, :]
+    image = np.empty((side, side, 3), np.uint8)
+    image[..., 0] = (x + 0 * y).astype(np.uint8)
+    image[..., 1] = (y + 0 * x).astype(np.uint8)
+    image[..., 2] = ((x + y) / 2).astype(np.uint8)
+    photo = folder / "huge.jpg"
+    Image.fromarray(image).save(photo, quality=90)
+    del image
+    mask = np.zeros((side, side), np.uint8)
+    c = side // 2
+    mask[c - 100 : c + 100, c - 150 : c + 150] = 255
+    mask_path = folder / "huge-mask.png"
+    Image.fromarray(mask).save(mask_path)
+    return photo, mask_path
+
+
+def run(code: str, *args: str) -> dict:
+    res = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT, timeout=900)
+    if res.returncode != 0:
+        raise RuntimeError(res.stderr[-2000:])
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--side", type=int, default=12000)
+    p.add_argument("--engines", nargs="+", default=["telea", "pconv"])
+    p.add_argument("--write")
+    args = p.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        photo, mask = make_inputs(args.side, Path(tmp))
+        size_mb = photo.stat().st_size / 1e6
+        api = run(API_CHECK, str(photo), str(mask))
+        rows = [f"| API: header checks of photo and mask | {api['seconds'] * 1000:.0f} ms | "
+                f"{api['peak_kb'] / 1024:.0f} MB (of which inputs {api['inputs_kb'] / 1024:.0f} MB, "
+                f"interpreter {api['before_kb'] / 1024:.0f} MB) |"]
+        for engine in args.engines:
+            job = run(WORKER_JOB, str(photo), str(mask), engine)
+            rows.append(f"| worker, {engine}: decode, fill, encode | {job['seconds']:.1f} s | "
+                        f"{job['peak_kb'] / 1024:.0f} MB (after loading: {job['before_kb'] / 1024:.0f} MB) |")
+            print(rows[-1], flush=True)
+    text = "\n".join(["| step | time | peak RSS |", "| --- | --- | --- |", *rows])
+    print("\n" + text)
+    if args.write:
+        body = (f"{machine_description()}; a {args.side}×{args.side} ({args.side ** 2 / 1e6:.0f} MP) JPEG of "
+                f"{size_mb:.0f} MB with a 300×200 hole; each step in a fresh process.\n\n{text}\n\n"
+                "Goals (issue 9): worker peak ≤ 1.5 GB; the API never decodes pixel data (its peak is the "
+                "interpreter plus the uploaded bytes).")
+        write_section(Path(args.write), "huge photos", body, "python bench/huge_photo.py --write docs/benchmarks.md")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

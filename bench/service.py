@@ -1,0 +1,142 @@
+"""Service overhead and throughput: 512×512 PNG jobs through the embedded stack (`sneaky up`),
+telea engine, against the direct OpenCV call on the same inputs. One run, one table.
+
+    python bench/service.py [--jobs 40] [--clients 1 4 8 16] [--write docs/benchmarks.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+import requests
+from PIL import Image, ImageDraw
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from client.up import free_port, wait_for_port  # noqa: E402
+from pconv.report import machine_description, write_section  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+PHOTOS = ROOT.parent / "shared" / "datasets" / "photos" / "eval"
+
+
+def inputs(n: int) -> list[tuple[bytes, bytes, np.ndarray, np.ndarray]]:
+    """512×512 PNG photos (eval crops when the shared data is there) and stroke masks of ~5 %."""
+    files = sorted(PHOTOS.glob("*.jpg"))[:n] if PHOTOS.is_dir() else []
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(n):
+        if files:
+            with Image.open(files[i % len(files)]) as im:
+                image = im.convert("RGB").resize((512, 512))
+        else:
+            image = Image.fromarray(rng.integers(0, 256, (512, 512, 3), dtype=np.uint8))
+        mask = Image.new("L", (512, 512), 0)
+        x, y = rng.integers(80, 400, 2)
+        ImageDraw.Draw(mask).line([(int(x), int(y)), (int(x) + 90, int(y) + 40)], fill=255, width=28)
+        b1, b2 = io.BytesIO(), io.BytesIO()
+        image.save(b1, "PNG")
+        mask.save(b2, "PNG")
+        out.append((b1.getvalue(), b2.getvalue(), np.asarray(image), np.asarray(mask)))
+    return out
+
+
+def one_job(session: requests.Session, url: str, image: bytes, mask: bytes) -> tuple[float, bool]:
+    """submit → wait until it ends → download the result; seconds, and whether it all worked."""
+    start = time.perf_counter()
+    r = session.post(f"{url}/v1/jobs", files={"image": ("p.png", image), "mask": ("m.png", mask)},
+                     data={"engine": "telea"}, timeout=60)
+    if r.status_code != 202:
+        return time.perf_counter() - start, False
+    job_id = r.json()["id"]
+    while True:
+        job = session.get(f"{url}/v1/jobs/{job_id}", params={"wait": 10}, timeout=60).json()
+        if job["status"] in ("succeeded", "failed", "canceled"):
+            break
+    ok = job["status"] == "succeeded" and session.get(f"{url}/v1/jobs/{job_id}/result", timeout=60).ok
+    return time.perf_counter() - start, ok
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) * 1000
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--jobs", type=int, default=40, help="sequential jobs, and jobs per load level")
+    p.add_argument("--clients", type=int, nargs="+", default=[1, 4, 8, 16])
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="worker processes of the stack")
+    p.add_argument("--write")
+    args = p.parse_args(argv)
+    work = inputs(args.jobs)
+
+    direct = []
+    for _, _, image, mask in work:
+        start = time.perf_counter()
+        cv2.inpaint(image, (mask >= 128).astype(np.uint8), 3, cv2.INPAINT_TELEA)
+        direct.append(time.perf_counter() - start)
+
+    port = free_port()
+    data = tempfile.mkdtemp(prefix="sneaky-bench-")
+    env = {**os.environ, "SNEAKY_LOG_FORMAT": "text", "SNEAKY_LOG_LEVEL": "WARNING", "SNEAKY_RATE_LIMIT": ""}
+    up = subprocess.Popen([str(Path(sys.executable).parent / "sneaky"), "up", "--port", str(port), "--data-dir",
+                           data, "--workers", str(args.workers)], env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    rows = []
+    try:
+        wait_for_port(port, up, 120)
+        session = requests.Session()
+        for image, mask, _, _ in work[:3]:  # warm-up
+            one_job(session, url, image, mask)
+        sequential = [one_job(session, url, image, mask) for image, mask, _, _ in work]
+        seq_times = [t for t, _ in sequential]
+        rows.append(f"| sequential, 1 client | {len(seq_times)} | {sum(not ok for _, ok in sequential)} | "
+                    f"{len(seq_times) / sum(seq_times):.1f} | {pct(seq_times, 50):.0f} | {pct(seq_times, 95):.0f} |")
+        print(rows[-1], flush=True)
+        for clients in args.clients:
+            per_client = max(1, args.jobs * max(1, clients // 4) // clients)
+
+            def client(_):
+                s = requests.Session()
+                return [one_job(s, url, image, mask) for image, mask, _, _ in work[:per_client]]
+
+            start = time.perf_counter()
+            with ThreadPoolExecutor(clients) as pool:
+                results = [r for batch in pool.map(client, range(clients)) for r in batch]
+            elapsed = time.perf_counter() - start
+            times = [t for t, _ in results]
+            rows.append(f"| {clients} concurrent clients | {len(results)} | {sum(not ok for _, ok in results)} | "
+                        f"{len(results) / elapsed:.1f} | {pct(times, 50):.0f} | {pct(times, 95):.0f} |")
+            print(rows[-1], flush=True)
+    finally:
+        up.terminate()
+        up.wait(60)
+    head = ["| load | jobs | errors | jobs/s | p50 ms | p95 ms |", "| --- | --- | --- | --- | --- | --- |"]
+    direct_row = (f"Direct OpenCV Telea call on the same inputs: p50 {pct(direct, 50):.0f} ms, "
+                  f"p95 {pct(direct, 95):.0f} ms.")
+    text = "\n".join(head + rows) + "\n\n" + direct_row
+    print("\n" + text)
+    if args.write:
+        body = (f"{machine_description()}; `sneaky up` with {args.workers} worker processes, gunicorn 2×4 threads; "
+                "512×512 PNG photos with a ~5 % stroke, engine telea; each job: submit, long-poll until it ends "
+                f"(`?wait=`), download the result.\n\n{text}\n\n"
+                "Goals (issue 9): sequential p50 ≤ 150 ms; ≥ 12 jobs/s at 16 clients; zero errors.")
+        write_section(Path(args.write), "service overhead and throughput", body,
+                      "python bench/service.py --write docs/benchmarks.md")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
