@@ -21,6 +21,17 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
 
 
+def poll(page, expression: str, timeout: float = 30) -> None:
+    """Wait for a condition without wait_for_function, whose string predicates the page's
+    Content-Security-Policy (no eval) refuses."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+        time.sleep(0.05)
+
+
 @pytest.fixture(scope="module")
 def browser():
     with playwright_api.sync_playwright() as p:
@@ -49,7 +60,7 @@ def test_paint_submit_compare(stack, browser, photo_png):
     page.goto(stack.api_url + "/")
     page.screenshot(path=str(ARTIFACTS / "1-empty.png"))
     page.set_input_files("#file", str(photo_png))
-    page.wait_for_function("document.getElementById('status').textContent.includes('420×300')")
+    page.wait_for_selector("#status:has-text('420×300')")
     box = page.locator("#view").bounding_box()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(cx - 80, cy - 20)
@@ -61,7 +72,7 @@ def test_paint_submit_compare(stack, browser, photo_png):
     page.select_option("#engine", "telea")
     page.keyboard.press("Enter")
     page.wait_for_selector("#compare:not([hidden])", timeout=60_000)
-    page.wait_for_function("document.getElementById('after').complete && document.getElementById('after').naturalWidth > 0")
+    poll(page, "document.getElementById('after').complete && document.getElementById('after').naturalWidth > 0")
     page.screenshot(path=str(ARTIFACTS / "3-result.png"))
     page.fill("#slider", "25")
     page.screenshot(path=str(ROOT / "docs" / "images" / "web.png"))
@@ -86,7 +97,7 @@ def test_paint_submit_compare(stack, browser, photo_png):
 
     # a second round on the result
     page.click("#again")
-    page.wait_for_function("document.getElementById('compare').hidden")
+    page.wait_for_selector("#compare", state="hidden")
     assert page.evaluate("document.getElementById('mask').width") == 420
     page.close()
     origin = stack.api_url
@@ -100,7 +111,7 @@ def test_keyboard_and_errors(stack, browser, photo_png):
     page = browser.new_page(viewport={"width": 900, "height": 700})
     page.goto(stack.api_url + "/")
     page.set_input_files("#file", str(photo_png))
-    page.wait_for_function("document.getElementById('status').textContent.includes('420×300')")
+    page.wait_for_selector("#status:has-text('420×300')")
     page.keyboard.press("r")
     assert page.get_attribute("#tool-rect", "aria-pressed") == "true"
     page.keyboard.press("Enter")  # nothing painted yet
