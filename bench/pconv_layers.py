@@ -142,7 +142,8 @@ def main(argv=None) -> int:
             "Goals: reference / ours ≥ 1.8× (issue 2); folded / plain ≤ 1.25× at every batch size (issue 9); "
             "outputs equal."
         )
-        write_section(Path(args.write), "pconv layers", body, "python bench/pconv_layers.py --write docs/benchmarks.md")
+        command = "python bench/pconv_layers.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        write_section(Path(args.write), f"pconv layers, width {args.width}", body, command)
     return 0
 
 

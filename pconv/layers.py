@@ -62,6 +62,9 @@ class PartialConv2d(nn.Conv2d):
         self.window_size = float(in_channels * kh * kw)  # sum(1)
         # set by fold_batchnorm(): the BatchNorm after this layer, folded into weight and this shift
         self.register_buffer("shift", None)
+        # per source: may X⊙M overwrite X when no gradient is needed? True only for features the network
+        # made itself (the UNet sets it), never for the caller's image; a fresh copy costs 4× the multiply
+        self.inplace_sources = (False,) * len(groups)
 
     def forward(self, x: Tensors, mask: Tensors) -> tuple[torch.Tensor, torch.Tensor]:
         if isinstance(x, torch.Tensor):
@@ -70,7 +73,9 @@ class PartialConv2d(nn.Conv2d):
             raise ValueError("one mask per source is needed")
         if len(x) == len(self.mask_groups):
             # X ⊙ M, each source by its own shared mask
-            masked = [xi * mi for xi, mi in zip(x, mask)]
+            inplace = not torch.is_grad_enabled()
+            masked = [xi.mul_(mi) if inplace and own else xi * mi
+                      for xi, mi, own in zip(x, mask, self.inplace_sources)]
             planes = mask
         elif len(x) == 1 and mask[0].shape[1] == len(self.mask_groups):
             # one tensor with per-group masks given as planes of one tensor
@@ -86,8 +91,9 @@ class PartialConv2d(nn.Conv2d):
         scale = (self.window_size / valid_count.clamp(min=1.0)) * new_mask
         if self.shift is not None:
             # folded BatchNorm: a·(Wᵀ(X⊙M)·sum(1)/sum(M)) + c in one pass, c everywhere as BN adds it
-            return torch.addcmul(self.shift.view(1, -1, 1, 1).to(raw.dtype), raw, scale.to(raw.dtype)), \
-                new_mask.to(xm.dtype)
+            # (in place: the folded model is for inference only, and a fresh output costs 4× the pass)
+            out = torch.addcmul(self.shift.view(1, -1, 1, 1).to(raw.dtype), raw, scale.to(raw.dtype), out=raw)
+            return out, new_mask.to(xm.dtype)
         # in place: the convolution's backward needs its input, not its output
         out = raw.mul_(scale.to(raw.dtype))
         if self.bias is not None:

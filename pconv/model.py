@@ -116,6 +116,11 @@ class PConvUNet(nn.Module):
             DecoderBlock(ch[j], 3 if j == 0 else ch[j - 1], 3 if j == 0 else ch[j - 1], last=j == 0, conv=conv)
             for j in reversed(range(config.layers))
         )
+        # features made inside the network may be masked in place at inference; the input image never is
+        for i, block in enumerate(self.encoder):
+            block.conv.inplace_sources = (i > 0,)
+        for j, block in enumerate(self.decoder):
+            block.conv.inplace_sources = (True, j < len(self.decoder) - 1)
         self.register_buffer("mean", torch.tensor(config.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(config.std).view(1, 3, 1, 1), persistent=False)
         self.finetune = False

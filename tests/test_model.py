@@ -118,3 +118,19 @@ def test_bfloat16_autocast_close_to_float32():
         with torch.autocast("cpu", dtype=torch.bfloat16):
             approx = model.fill(image, mask).float()
     assert (approx - exact).abs().mean().item() < 0.02 * exact.abs().mean().item() + 1e-3
+
+
+def test_inference_never_writes_to_the_callers_tensors():
+    torch.manual_seed(0)
+    model = pconv_unet(7, width=0.125).eval()
+    image = torch.randn(1, 3, 128, 128)
+    mask = (torch.rand(1, 1, 128, 128) > 0.5).float()
+    kept = image.clone(), mask.clone()
+    with torch.inference_mode():
+        first = model(image, mask)
+        second = model(image, mask)
+    assert torch.equal(image, kept[0]) and torch.equal(mask, kept[1]) and torch.equal(first, second)
+    with torch.no_grad():
+        assert torch.allclose(model(image, mask), first)
+    out = model(image, mask)  # with gradients: the out-of-place path, same numbers
+    assert torch.allclose(out, first, atol=1e-6) and out.requires_grad
