@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
-from pconv.images import InpaintError, check_mask_size
+from pconv.images import InpaintError, check_mask_size, orientation
 
 ACCEPTED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
@@ -64,13 +64,7 @@ def inspect(data: bytes, max_pixels: int, what: str = "image", complete: bool = 
         )
     if complete:
         _check_complete(data, image.format, what)
-    try:
-        orientation = image.getexif().get(0x0112, 1)
-    except Exception:  # EXIF past the bytes we read, or damaged: the worker decides on the whole file
-        if complete:
-            raise InpaintError(f"the {what} has damaged metadata", "invalid_image") from None
-        orientation = 1
-    if orientation in TRANSPOSING:
+    if orientation(image) in TRANSPOSING:
         width, height = height, width
     return PhotoInfo(image.format, width, height, image.mode)
 

@@ -30,9 +30,28 @@ class MaskSizeMismatch(InpaintError):
     code = "mask_size_mismatch"
 
 
+def orientation(image: Image.Image) -> int:
+    """The EXIF orientation (1 = as stored), read without decoding pixels (Pillow's getexif()
+    decodes a PNG whole to look for a trailing eXIf chunk)."""
+    try:
+        if image.format == "PNG":
+            raw = image.info.get("exif")
+            if not raw:
+                return 1
+            exif = Image.Exif()
+            exif.load(raw)
+            return int(exif.get(0x0112, 1) or 1)
+        return int(image.getexif().get(0x0112, 1) or 1)
+    except Exception:  # unreadable metadata: treat as stored
+        return 1
+
+
 def upright(image: Image.Image) -> Image.Image:
     """Apply EXIF orientation; the result carries no orientation tag, so it displays the same
-    everywhere. Keeps ``info`` (ICC profile and the like)."""
+    everywhere. Keeps ``info`` (ICC profile and the like). An image already upright is returned
+    as it is: no full-size copy."""
+    if orientation(image) == 1:
+        return image
     info = dict(image.info)
     out = ImageOps.exif_transpose(image)
     for key in ("icc_profile", "transparency", "dpi"):
@@ -64,7 +83,14 @@ def mask_to_hole(mask: Image.Image) -> np.ndarray:
         return np.asarray(mask.convert("I")) >= HOLE_THRESHOLD * 257
     if mask.mode != "L":
         mask = mask.convert("L")
-    return np.asarray(mask) >= HOLE_THRESHOLD
+    # in strips: a 144-megapixel mask never has a full-size grey copy beside the full-size hole
+    width, height = mask.size
+    hole = np.empty((height, width), bool)
+    step = max(1, (1 << 24) // max(1, width))
+    for top in range(0, height, step):
+        strip = mask.crop((0, top, width, min(height, top + step)))
+        np.greater_equal(np.asarray(strip), HOLE_THRESHOLD, out=hole[top : top + strip.height])
+    return hole
 
 
 def check_mask_size(image_size: tuple[int, int], mask_size: tuple[int, int]) -> None:

@@ -208,23 +208,30 @@ def _cancel_requested(jobs, job_id: str) -> bool:
 
 
 def decode_inputs(image_bytes: bytes, mask_bytes: bytes, max_pixels: int):
-    """Decode the photo (upright) and its mask's hole. Returns (image, hole, format)."""
+    """Decode the photo (upright) and its mask's hole. Returns (image, hole, format).
+
+    The mask is decoded and reduced to a boolean hole first, and let go, before the photo is
+    decoded: a 144-megapixel job never holds both at full size (docs/benchmarks.md)."""
     Image.MAX_IMAGE_PIXELS = max_pixels  # the API already refused anything larger
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(image_bytes))
+            image = Image.open(io.BytesIO(image_bytes))  # header only, for now
             fmt = image.format
-            image.load()
             mask = Image.open(io.BytesIO(mask_bytes))
             mask.load()
+            mask = upright(mask)
+            mask_size = mask.size
+            hole = mask_to_hole(mask)
+            del mask
+            image.load()
     except (OSError, SyntaxError, ValueError) as exc:
         raise InpaintError(f"the image or mask cannot be decoded: {exc}", "invalid_image") from None
     if fmt not in ACCEPTED_FORMATS:
         raise InpaintError(f"{fmt} is not an accepted format", "unsupported_format")
-    image, mask = upright(image), upright(mask)
-    check_mask_size(image.size, mask.size)
-    return image, mask_to_hole(mask), fmt
+    image = upright(image)
+    check_mask_size(image.size, mask_size)
+    return image, hole, fmt
 
 
 WEBHOOK_ATTEMPTS = 3
