@@ -56,6 +56,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _ignore_stop_signals(_worker_id: int) -> None:
+    """Data loader processes leave SIGTERM and Ctrl-C to the trainer, which stops them in order after
+    its checkpoint; a stop sent to the whole process group (as containers get) would kill them first."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class Stopper:
     """Turns SIGTERM and SIGINT into a flag the loop checks between steps."""
 
@@ -139,7 +146,8 @@ def train(args: argparse.Namespace) -> int:
     # a fresh seed per resume so a restarted run does not replay the same crops
     data = PhotoHoles(args.data, args.size, seed=args.seed + step, hole_range=(0.01, args.hole_max))
     loader = torch.utils.data.DataLoader(
-        data, batch_size=args.batch, num_workers=args.workers, persistent_workers=args.workers > 0
+        data, batch_size=args.batch, num_workers=args.workers, persistent_workers=args.workers > 0,
+        worker_init_fn=_ignore_stop_signals,
     )
     stopper = Stopper()
     started = last_ckpt = time.monotonic()

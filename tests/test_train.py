@@ -80,19 +80,22 @@ def test_max_minutes_stops_with_a_checkpoint(photos, tmp_path):
 
 
 def test_sigterm_saves_and_stops(photos, tmp_path):
+    import os
     import signal
     import subprocess
     import sys
     import time
 
     out = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "pconv.train", *args(photos, out, 100_000)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run_args = args(photos, out, 100_000)
+    run_args[run_args.index("--workers") + 1] = "1"  # with a data loader process, as real runs have
+    proc = subprocess.Popen([sys.executable, "-m", "pconv.train", *run_args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 60
     while not ((out / "log.jsonl").exists() and (out / "log.jsonl").read_text().count("\n") >= 2):
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.1)
-    proc.send_signal(signal.SIGTERM)
+    os.killpg(proc.pid, signal.SIGTERM)  # the whole group, as a container stop does
     assert proc.wait(60) == 0
     state = torch.load(out / "checkpoint.pt", weights_only=True)
     assert state["step"] >= 2
