@@ -7,7 +7,6 @@ the worker's job, each measured in a fresh process.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import subprocess
 import sys

@@ -14,7 +14,6 @@ three alike) and, with --write, replaces its section in docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import sys
 import time

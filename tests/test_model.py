@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from pconv.layers import PartialConv2d
-from pconv.model import PConvUNet, PConvUNetConfig, pconv_unet
+from pconv.model import PConvUNetConfig, pconv_unet
 
 
 @pytest.mark.parametrize("layers,size", [(7, 256), (8, 512), (7, 384)])

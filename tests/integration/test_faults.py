@@ -1,13 +1,11 @@
 """Faults and abuse on real processes: a worker child killed mid-job, poisoned jobs,
 idempotent submissions, back-pressure."""
 
-import io
 import os
 import signal
 import time
 
 import numpy as np
-import pytest
 import requests
 from PIL import Image
 

@@ -3,7 +3,6 @@
 import os
 import time
 
-import pytest
 import requests
 
 from tests.integration.conftest import LIMITS
