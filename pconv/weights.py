@@ -105,3 +105,27 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict):
         raise WeightsError(f"{path} does not hold a state dict")
     return state
+
+
+def ship(source: str | Path, target: str | Path, evaluations: list[str | Path] = ()) -> dict:
+    """Copy a training run's model to ``target`` in float16, its metadata joined by evaluation
+    results (``python -m pconv.evaluate --json``): what ships in pconv/weights/."""
+    model = load_model(source)
+    meta = {k: v for k, v in model.metadata.items() if k not in ("format", "architecture")}
+    meta["evaluation"] = [json.loads(Path(p).read_text()) for p in evaluations]
+    meta["terms"] = ("trained on the project's shared photo datasets, which are for research use; "
+                     "so are these weights")
+    save_model(model, target, meta, half=True)
+    return read_metadata(target)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m pconv.weights", description="ship a run's model")
+    parser.add_argument("source")
+    parser.add_argument("target")
+    parser.add_argument("--evaluation", nargs="*", default=[], help="JSON files from pconv.evaluate --json")
+    args = parser.parse_args()
+    shipped = ship(args.source, args.target, args.evaluation)
+    print(json.dumps({k: shipped[k] for k in ("architecture", "training")}, indent=1))
