@@ -33,14 +33,20 @@ def test_redis_restart_keeps_a_queued_backlog(log_dir, tmp_path):
             restarted.stop()
 
 
-def test_storage_outage_ends_every_job_and_never_500s(log_dir, redis_server):
+def s3_stack(log_dir, redis_server, bucket: str, db: int):
+    """A stack on its own moto_server, which the test may stop and start."""
     moto = start_moto(log_dir)
     endpoint = f"http://127.0.0.1:{moto.port}"
-    make_bucket(endpoint, "outage")
-    env = {**os.environ, **LIMITS, **S3_ENV, "SNEAKY_REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/7",
-           "SNEAKY_STORAGE_URL": f"s3://outage/x?endpoint={endpoint}"}
+    make_bucket(endpoint, bucket)
+    env = {**os.environ, **LIMITS, **S3_ENV, "SNEAKY_REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/{db}",
+           "SNEAKY_STORAGE_URL": f"s3://{bucket}/x?endpoint={endpoint}"}
     stack = ServiceStack(log_dir, env)
     stack.redis().flushdb()
+    return stack, moto, endpoint
+
+
+def test_storage_outage_ends_every_job_and_never_500s(log_dir, redis_server):
+    stack, moto, endpoint = s3_stack(log_dir, redis_server, "outage", 7)
     stack.start_worker()
     stack.start_api()
     try:
@@ -67,12 +73,7 @@ def test_storage_outage_ends_every_job_and_never_500s(log_dir, redis_server):
 
 def test_storage_errors_are_counted(log_dir, redis_server):
     """The outage shows in /metrics: storage errors counted by the API that answered 503."""
-    moto = start_moto(log_dir)
-    endpoint = f"http://127.0.0.1:{moto.port}"
-    make_bucket(endpoint, "count")
-    env = {**os.environ, **LIMITS, **S3_ENV, "SNEAKY_REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/10",
-           "SNEAKY_STORAGE_URL": f"s3://count/x?endpoint={endpoint}"}
-    stack = ServiceStack(log_dir, env)
+    stack, moto, _ = s3_stack(log_dir, redis_server, "count", 10)
     stack.start_api()
     try:
         moto.stop()
