@@ -41,14 +41,18 @@ import io, json, sys, time, warnings
 warnings.simplefilter("ignore")
 from pconv.images import encode
 from pconv.inpaint import Inpainter
-from worker.tasks import decode_inputs
+from worker.tasks import _decode_photo, _open_inputs
 engine = sys.argv[3]
 inpainter = Inpainter.load(engine, allow_random=True)
 image_bytes, mask_bytes = open(sys.argv[1], "rb").read(), open(sys.argv[2], "rb").read()
 base = PEAK
 start = time.perf_counter()
-image, hole, fmt = decode_inputs(image_bytes, mask_bytes, 200_000_000)
-[result] = inpainter.inpaint_many([(image, hole)], in_place=True)
+# as the worker does it: the hole is planned into crops and let go before the photo is decoded
+photo, mask_size, hole, fmt = _open_inputs(image_bytes, mask_bytes, 200_000_000)
+plan = inpainter.plan(hole)
+del hole
+image = _decode_photo(photo, mask_size, fmt)
+[result] = inpainter.inpaint_many([(image, plan)], in_place=True)
 out = io.BytesIO()
 encode(result, out, fmt)
 print(json.dumps({"seconds": time.perf_counter() - start, "peak_kb": PEAK, "before_kb": base}))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -117,6 +118,12 @@ def padded_side(side: int, filler: Filler) -> int:
     return -(-side // filler.stride) * filler.stride
 
 
+@dataclass
+class Plan:
+    size: tuple[int, int]  # the photo's (width, height)
+    regions: list  # (crop box, hole box, the hole inside the crop)
+
+
 class Inpainter:
     """Load once, then ``inpaint(image, mask)`` for PIL images of any size and mode.
 
@@ -169,35 +176,47 @@ class Inpainter:
         """As ``inpaint``, for an upright image and a boolean hole of its size."""
         return self.inpaint_many([(image, hole)])[0]
 
-    def inpaint_many(self, work: list[tuple[Image.Image, np.ndarray]], check=None,
+    def plan(self, hole: np.ndarray) -> "Plan":
+        """Where this engine will work for a hole: crops with context, each with its own copy of
+        the hole inside it. A plan keeps nothing of the full-size hole, which can then be freed
+        before the photo is decoded (the worker does, for very large photos)."""
+        height, width = hole.shape
+        if not hole.any():
+            return Plan((width, height), [])
+        f = self.filler
+        boxes = hole_boxes(hole, join=f.margin // 2)
+        regions = [(crop, box, hole[crop.y0 : crop.y1, crop.x0 : crop.x1].copy())
+                   for crop, box in plan_regions(boxes, (width, height), f.margin, f.min_side, f.window)]
+        return Plan((width, height), regions)
+
+    def inpaint_many(self, work: list[tuple[Image.Image, "np.ndarray | Plan"]], check=None,
                      in_place: bool = False) -> list[Image.Image]:
-        """Several upright photos with their holes at once: crops of all of them that pad to the
-        same size share forward passes (the worker's batched inference). ``check()`` runs between
-        forward passes, a safe point where it may raise to stop (a cancel). ``in_place``: fill the
-        given images themselves, sparing a full-size copy (the worker owns its decoded photos)."""
+        """Several upright photos with their holes (or plans) at once: crops of all of them that pad
+        to the same size share forward passes (the worker's batched inference). ``check()`` runs
+        between forward passes, a safe point where it may raise to stop (a cancel). ``in_place``:
+        fill the given images themselves, sparing a full-size copy (the worker owns its photos)."""
         filler = self.filler
-        work = list(work)
-        results, regions = [], []  # regions: (photo index, crop box, hole box)
+        results, images, regions = [], [], []  # regions: (photo index, crop box, hole box, crop hole)
         for index, (image, hole) in enumerate(work):
+            plan = hole if isinstance(hole, Plan) else self.plan(hole)
+            if plan.size != image.size:
+                raise ValueError(f"a plan for {plan.size} cannot fill a {image.size} photo")
             mode = output_mode(image)
-            image = image if image.mode == mode else image.convert(mode)
-            if not hole.any():
+            given, image = image, image if image.mode == mode else image.convert(mode)
+            images.append(image)
+            if not plan.regions:
                 results.append(image)  # nothing to remove: the photo as it is, no model run
                 continue
-            results.append(image if in_place and image is work[index][0] else image.copy())
-            work[index] = (image, hole)
-            boxes = hole_boxes(hole, join=filler.margin // 2)
-            for crop, box in plan_regions(boxes, image.size, filler.margin, filler.min_side, filler.window):
-                regions.append((index, crop, box))
+            results.append(image if in_place and image is given else image.copy())
+            regions += [(index, crop, box, crop_hole) for crop, box, crop_hole in plan.regions]
         # same padded size next to each other, so they share forward passes; chunks bound memory
         regions.sort(key=lambda r: (padded_side(r[1].height, filler), padded_side(r[1].width, filler)))
         for start in range(0, len(regions), filler.batch_size):
             if check is not None:
                 check()
             chunk = regions[start : start + filler.batch_size]
-            holes = [work[i][1][crop.y0 : crop.y1, crop.x0 : crop.x1] for i, crop, _ in chunk]
-            crops = [(self._rgb_crop(work[i][0], crop), h) for (i, crop, _), h in zip(chunk, holes)]
-            for (i, crop, box), crop_hole, out in zip(chunk, holes, self.fill_crops(crops)):
+            crops = [(self._rgb_crop(images[i], crop), crop_hole) for i, crop, _, crop_hole in chunk]
+            for (i, crop, box, crop_hole), out in zip(chunk, self.fill_crops(crops)):
                 self._paste(results[i], out, crop, box, crop_hole)
         return results
 

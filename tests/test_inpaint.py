@@ -326,3 +326,18 @@ def test_in_place_fill_spares_the_copy():
     assert copied is not image
     [same] = inpainter.inpaint_many([(image, hole)], in_place=True)
     assert same is image and np.array_equal(np.asarray(same), np.asarray(copied))
+
+
+def test_a_plan_fills_like_the_hole_it_came_from(pconv_inpainter):
+    image = photo(400, 300)
+    hole = np.zeros((300, 400), bool)
+    hole[40:90, 50:120] = True
+    hole[200:260, 300:390] = True
+    plan = pconv_inpainter.plan(hole)
+    original = hole.copy()
+    hole[:] = False  # the plan keeps its own copies of the crops' holes
+    [from_plan] = pconv_inpainter.inpaint_many([(image, plan)])
+    direct = pconv_inpainter.inpaint_hole(image, original)
+    assert np.array_equal(np.asarray(from_plan), np.asarray(direct))
+    with pytest.raises(ValueError, match="cannot fill"):
+        pconv_inpainter.inpaint_many([(photo(10, 10), plan)])

@@ -40,7 +40,7 @@ class Work:
     job: dict
     started: float
     image: Image.Image | None = None
-    hole: np.ndarray | None = None
+    plan: object = None  # pconv.inpaint.Plan: the crops to fill
     fmt: str = ""
     hole_ratio: float = 0.0
     result: Image.Image | None = None
@@ -121,8 +121,12 @@ def _load(services, job_id: str) -> Work:
     try:
         image_bytes = retrying(lambda: services.storage.get(w.job["image_key"]), f"job {job_id}: read photo")
         mask_bytes = retrying(lambda: services.storage.get(w.job["mask_key"]), f"job {job_id}: read mask")
-        w.image, w.hole, w.fmt = decode_inputs(image_bytes, mask_bytes, services.settings.max_pixels)
-        w.hole_ratio = float(np.count_nonzero(w.hole)) / w.hole.size
+        photo, mask_size, hole, w.fmt = _open_inputs(image_bytes, mask_bytes, services.settings.max_pixels)
+        w.hole_ratio = float(np.count_nonzero(hole)) / hole.size
+        # plan the crops, then let the full-size hole go before the photo is decoded
+        w.plan = engines.get(w.job["engine"]).plan(hole)
+        del hole
+        w.image = _decode_photo(photo, mask_size, w.fmt)
     except Exception as exc:
         w.outcome = _fail_from(services, w, exc)
     return w
@@ -135,7 +139,7 @@ def _fill(services, engine: str, group: list[Work]) -> None:
 
     try:
         inpainter = engines.get(engine)
-        results = inpainter.inpaint_many([(w.image, w.hole) for w in group], check=all_canceled, in_place=True)
+        results = inpainter.inpaint_many([(w.image, w.plan) for w in group], check=all_canceled, in_place=True)
         for w, result in zip(group, results):
             w.result = result
     except (Canceled, SoftTimeLimitExceeded) as exc:
@@ -207,11 +211,10 @@ def _cancel_requested(jobs, job_id: str) -> bool:
     return jobs.redis.hget(jobs.job_key(job_id), "cancel_requested") == b"1"
 
 
-def decode_inputs(image_bytes: bytes, mask_bytes: bytes, max_pixels: int):
-    """Decode the photo (upright) and its mask's hole. Returns (image, hole, format).
-
-    The mask is decoded and reduced to a boolean hole first, and let go, before the photo is
-    decoded: a 144-megapixel job never holds both at full size (docs/benchmarks.md)."""
+def _open_inputs(image_bytes: bytes, mask_bytes: bytes, max_pixels: int):
+    """The photo opened (header only), the mask decoded to its hole and let go. The photo is
+    decoded later (``_decode_photo``), once the hole has been planned into crops and freed: a
+    144-megapixel job never holds photo and hole at full size together (docs/benchmarks.md)."""
     Image.MAX_IMAGE_PIXELS = max_pixels  # the API already refused anything larger
     try:
         with warnings.catch_warnings():
@@ -224,14 +227,23 @@ def decode_inputs(image_bytes: bytes, mask_bytes: bytes, max_pixels: int):
             mask_size = mask.size
             hole = mask_to_hole(mask)
             del mask
-            image.load()
     except (OSError, SyntaxError, ValueError) as exc:
         raise InpaintError(f"the image or mask cannot be decoded: {exc}", "invalid_image") from None
     if fmt not in ACCEPTED_FORMATS:
         raise InpaintError(f"{fmt} is not an accepted format", "unsupported_format")
+    return image, mask_size, hole, fmt
+
+
+def _decode_photo(image, mask_size, fmt):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image.load()
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InpaintError(f"the image cannot be decoded: {exc}", "invalid_image") from None
     image = upright(image)
     check_mask_size(image.size, mask_size)
-    return image, hole, fmt
+    return image
 
 
 WEBHOOK_ATTEMPTS = 3
