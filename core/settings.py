@@ -14,7 +14,7 @@ class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     auth: str = "keys"  # "keys": every request needs an API key; "open": no keys, one tenant (loopback only)
     storage_url: str = "./.sneaky/storage"  # a folder, or s3://bucket/prefix?endpoint=...&region=...
-    default_engine: str = "telea"  # pconv once trained weights ship (issue 4)
+    default_engine: str = "pconv"
     weights: str = ""  # a PConv safetensors file; empty = the shipped weights
     max_upload_bytes: int = 100 * 1024 * 1024
     max_pixels: int = 150_000_000

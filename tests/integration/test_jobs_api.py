@@ -322,3 +322,12 @@ def test_long_poll_answers_as_soon_as_the_job_ends(stack):
     assert job["status"] == "succeeded" and time.monotonic() - started < 10
     bad = requests.get(f"{stack.api_url}/v1/jobs/{job['id']}", params={"wait": 99}, timeout=30)
     assert bad.status_code == 422 and bad.json()["code"] == "invalid_field"
+
+
+def test_pconv_engine_through_the_service(stack):
+    image = photo(300, 200, seed=5)
+    mask, hole = mask_for(300, 200, (100, 60, 180, 120))
+    job, result = run_job(stack, png_bytes(image), mask, engine="pconv")
+    assert job["engine"] == "pconv" and result.size == (300, 200)
+    before, after = np.asarray(image), np.asarray(result)
+    assert (before[~hole] == after[~hole]).all() and (before[hole] != after[hole]).any()
