@@ -140,11 +140,14 @@ def test_cancel_a_batch(client, stack):
     [mask] = client.upload([mask_for(32, 24)[0]])
     batch = client.batch([{"image_key": k} for k in keys], mask_key=mask)
     canceled = client.cancel_batch(batch.id)
+    at_cancel = {i["job_id"] for i in client.manifest(batch.id) if i["status"] == "canceled"}
     done = wait_batch(client, batch.id)
     assert canceled.counts["canceled"] > 0  # the backlog was still queued when the cancel came
-    assert done.counts["canceled"] == canceled.counts["canceled"]  # and none of those ran afterwards
+    # jobs running then may also stop (at their safe point); none canceled then ever ran after
+    assert done.counts["canceled"] >= len(at_cancel) >= canceled.counts["canceled"]
     assert sum(done.counts.values()) == 120 and done.counts["queued"] == 0 and done.counts["running"] == 0
     manifest = client.manifest(batch.id)
+    assert all(i["status"] == "canceled" for i in manifest if i["job_id"] in at_cancel)
     for item in manifest:
         assert (item["result_url"] is not None) == (item["status"] == "succeeded")
 
