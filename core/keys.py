@@ -75,9 +75,6 @@ class KeyStore:
         self.redis.hset(self._key(matches[0]), "revoked", "1")
         return True
 
-    def any_active(self) -> bool:
-        return any(not k.revoked for k in self.list())
-
     @staticmethod
     def _record(digest: str, raw: dict) -> ApiKey:
         return ApiKey(digest[:12], raw["tenant"], raw.get("name", ""), raw["created_at"], raw.get("revoked") == "1")

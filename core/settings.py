@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields
-from pathlib import Path
 
 PREFIX = "SNEAKY_"
 
@@ -46,10 +45,3 @@ class Settings:
     def __post_init__(self) -> None:
         if self.auth not in ("keys", "open"):
             raise ValueError(f"SNEAKY_AUTH must be 'keys' or 'open', not {self.auth!r}")
-
-    @property
-    def storage_is_local(self) -> bool:
-        return not self.storage_url.startswith("s3://")
-
-    def local_root(self) -> Path:
-        return Path(self.storage_url.removeprefix("file://")).expanduser().resolve()
