@@ -18,13 +18,15 @@ from .model import IMAGENET_MEAN, IMAGENET_STD
 
 log = logging.getLogger(__name__)
 
+RANDOM_VGG = "random"
+
 # indices in torchvision's vgg16().features right after pool1, pool2, pool3
 VGG_POOL_ENDS = (5, 10, 17)
 
 
 @dataclass(frozen=True)
 class LossWeights:
-    """The paper's weights; ``multiscale`` and ``ssim`` are ours, for training without VGG."""
+    """The paper's weights; ``multiscale``, ``ssim`` and ``gradient`` are ours, for training without VGG."""
 
     valid: float = 1.0
     hole: float = 6.0
@@ -33,6 +35,7 @@ class LossWeights:
     tv: float = 0.1
     multiscale: float = 0.0
     ssim: float = 0.0
+    gradient: float = 0.0
 
 
 def hole_loss(out: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -57,6 +60,16 @@ def tv_loss(comp: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     down = region[..., 1:, :] * region[..., :-1, :]
     dx = (comp[..., :, 1:] - comp[..., :, :-1]).abs() * across
     dy = (comp[..., 1:, :] - comp[..., :-1, :]).abs() * down
+    return (dx.sum() + dy.sum()) / comp.numel()
+
+
+def gradient_loss(comp: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    # L_grad = Σ_{pairs in P} |∂I_comp − ∂I_gt| / N, horizontal and vertical neighbours, as L_tv but against I_gt
+    region = dilate_holes(valid)
+    across = region[..., :, 1:] * region[..., :, :-1]
+    down = region[..., 1:, :] * region[..., :-1, :]
+    dx = ((comp[..., :, 1:] - comp[..., :, :-1]) - (gt[..., :, 1:] - gt[..., :, :-1])).abs() * across
+    dy = ((comp[..., 1:, :] - comp[..., :-1, :]) - (gt[..., 1:, :] - gt[..., :-1, :])).abs() * down
     return (dx.sum() + dy.sum()) / comp.numel()
 
 
@@ -99,18 +112,25 @@ def ssim_loss(a: torch.Tensor, b: torch.Tensor, window: int = 11, sigma: float =
 
 
 class VGG16Features(nn.Module):
-    """pool1, pool2 and pool3 of torchvision's VGG16, frozen, from a local weights file."""
+    """pool1, pool2 and pool3 of torchvision's VGG16, frozen, from a local weights file.
 
-    def __init__(self, weights_path: str | Path) -> None:
+    ``weights_path="random"`` keeps torchvision's seeded random initialisation instead: fixed random
+    convolutions still measure local structure (the "random VGG" stand-in tried in the loss ablation).
+    """
+
+    def __init__(self, weights_path: str | Path, seed: int = 0) -> None:
         super().__init__()
         from torchvision.models import vgg16
 
         from .weights import load_state_dict
 
-        vgg = vgg16(weights=None)
-        # only the convolutional part is used: a file with just ``features.*`` is enough
-        state = {k.removeprefix("features."): v for k, v in load_state_dict(weights_path).items()}
-        vgg.features.load_state_dict({k: v for k, v in state.items() if not k.startswith("classifier.")})
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            vgg = vgg16(weights=None)
+        if str(weights_path) != RANDOM_VGG:
+            # only the convolutional part is used: a file with just ``features.*`` is enough
+            state = {k.removeprefix("features."): v for k, v in load_state_dict(weights_path).items()}
+            vgg.features.load_state_dict({k: v for k, v in state.items() if not k.startswith("classifier.")})
         self.stages = nn.ModuleList(
             vgg.features[start:end] for start, end in zip((0,) + VGG_POOL_ENDS[:-1], VGG_POOL_ENDS)
         )
@@ -164,6 +184,8 @@ class InpaintingLoss(nn.Module):
             terms["multiscale"] = multiscale_hole_loss(out, gt, valid)
         if w.ssim:
             terms["ssim"] = ssim_loss(comp, gt)
+        if w.gradient:
+            terms["gradient"] = gradient_loss(comp, gt, valid)
         weight_of = {
             "valid": w.valid,
             "hole": w.hole,
@@ -173,6 +195,7 @@ class InpaintingLoss(nn.Module):
             "style_comp": w.style,
             "multiscale": w.multiscale,
             "ssim": w.ssim,
+            "gradient": w.gradient,
         }
         total = sum(weight_of[name] * value for name, value in terms.items())
         return total, {name: value.detach() for name, value in terms.items()}

@@ -20,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from .data import PhotoHoles, list_photos
-from .losses import InpaintingLoss, LossWeights
+from .losses import RANDOM_VGG, InpaintingLoss, LossWeights
 from .model import PConvUNet, PConvUNetConfig
 from .weights import save_model
 
@@ -40,7 +40,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--finetune-steps", type=int, default=0, help="steps of the fine-tuning phase after it")
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--finetune-lr", type=float, default=5e-5)
-    p.add_argument("--vgg", help="VGG16 weights file (torchvision format) for the perceptual and style terms")
+    p.add_argument("--vgg", help="VGG16 weights file (torchvision format) for the perceptual and style terms, "
+                   "or 'random' for fixed random-weight VGG16 features")
     for name, default in asdict(LossWeights()).items():
         p.add_argument(f"--w-{name}", type=float, default=default, help=f"weight of the {name} term")
     p.add_argument("--hole-max", type=float, default=0.6)
@@ -95,7 +96,7 @@ def checkpoint(out: Path, model, optimizer, step: int, images: int, args, losses
             "batch": args.batch,
             "phase": "finetune" if step > args.steps else "main",
             "loss_weights": {k[2:]: v for k, v in vars(args).items() if k.startswith("w_")},
-            "vgg": bool(args.vgg),
+            "vgg": args.vgg if args.vgg == RANDOM_VGG else bool(args.vgg),
             "last_losses": {k: round(float(v), 5) for k, v in losses.items()},
         }
     }

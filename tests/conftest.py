@@ -1,7 +1,9 @@
 import warnings
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from pconv.model import PConvUNet, PConvUNetConfig
 from pconv.weights import save_model
@@ -25,3 +27,16 @@ def pconv_inpainter(tiny_weights):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         return Inpainter.load("pconv", weights=tiny_weights, device="cpu")
+
+
+@pytest.fixture
+def photos(tmp_path):
+    """Four small training photos from two sources (named SOURCE_i.jpg)."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i, source in enumerate(["a", "a", "a", "b"]):
+        y, x = np.mgrid[0:80, 0:96]
+        smooth = np.stack([x * 2 + i * 10, y * 3, (x + y) + 40 * i], -1) % 256
+        Image.fromarray((smooth + rng.integers(0, 8, smooth.shape)).astype(np.uint8)).save(folder / f"{source}_{i}.jpg")
+    return folder

@@ -91,3 +91,42 @@ def test_perceptual_and_style_with_a_local_vgg_file(tmp_path):
     out.requires_grad_(True)
     criterion(out, gt, valid)[0].backward()
     assert out.grad is not None and all(p.grad is None for p in criterion.vgg.parameters())
+
+
+def test_gradient_term_by_hand():
+    # one row, one channel: the hole is pixel 2, so P (dilated) is pixels 1..3 and the pairs (1,2), (2,3) count
+    gt = torch.tensor([[[[0.0, 0.1, 0.2, 0.3, 0.4]]]])
+    comp = gt.clone()
+    comp[..., 2] = 0.5
+    valid = torch.ones(1, 1, 1, 5)
+    valid[..., 2] = 0
+    # gradient differences: pair (1,2): (0.5-0.1)-(0.1) = 0.3; pair (2,3): (0.3-0.5)-(0.1) = -0.3
+    assert losses.gradient_loss(comp, gt, valid).item() == pytest.approx((0.3 + 0.3) / 5, rel=1e-5)
+    # a perfect fill costs nothing
+    assert losses.gradient_loss(gt, gt, valid).item() == 0
+
+
+def test_gradient_term_is_weighted_in_the_total():
+    criterion = InpaintingLoss(LossWeights(gradient=2.0))
+    torch.manual_seed(1)
+    gt, out = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16)
+    valid = torch.ones(1, 1, 16, 16)
+    valid[..., 4:9, 3:12] = 0
+    total, terms = criterion(out, gt, valid)
+    assert terms["gradient"] > 0
+    expected = terms["valid"] + 6 * terms["hole"] + 0.1 * terms["tv"] + 2 * terms["gradient"]
+    assert total.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_random_vgg_features_are_fixed_and_seeded():
+    a, b = InpaintingLoss(vgg_weights="random"), InpaintingLoss(vgg_weights="random")
+    for pa, pb in zip(a.vgg.parameters(), b.vgg.parameters()):
+        assert torch.equal(pa, pb)  # the same features in every run, whatever the global RNG did
+    rng_before = torch.get_rng_state()
+    InpaintingLoss(vgg_weights="random")
+    assert torch.equal(rng_before, torch.get_rng_state())  # building it does not shift the training's RNG
+    gt = torch.rand(1, 3, 32, 32)
+    valid = torch.ones(1, 1, 32, 32)
+    valid[..., 4:12, 4:12] = 0
+    _, terms = a(torch.rand(1, 3, 32, 32), gt, valid)
+    assert terms["perceptual"] > 0 and terms["style_comp"] > 0

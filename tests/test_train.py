@@ -11,18 +11,6 @@ from pconv.train import main as train_main
 from pconv.weights import load_model, read_metadata
 
 
-@pytest.fixture
-def photos(tmp_path):
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i, source in enumerate(["a", "a", "a", "b"]):
-        y, x = np.mgrid[0:80, 0:96]
-        smooth = np.stack([x * 2 + i * 10, y * 3, (x + y) + 40 * i], -1) % 256
-        Image.fromarray((smooth + rng.integers(0, 8, smooth.shape)).astype(np.uint8)).save(folder / f"{source}_{i}.jpg")
-    return folder
-
-
 def args(photos, out, steps, extra=()):
     return ["--data", str(photos), "--out", str(out), "--size", "64", "--layers", "4", "--width", "0.125",
             "--batch", "4", "--steps", str(steps), "--lr", "2e-3", "--workers", "0", "--log-every", "1",

@@ -1,0 +1,30 @@
+"""The loss ablation tool, on tiny photos: every variant trains, is evaluated, and a rerun reuses both."""
+
+import numpy as np
+from PIL import Image
+
+from pconv.ablation import main as ablation_main
+
+
+def test_ablation_trains_evaluates_and_resumes(photos, tmp_path, capsys):
+    folder = tmp_path / "eval"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 256, (260, 300, 3), dtype=np.uint8)).save(folder / f"e{i}.png")
+    runs, doc = tmp_path / "runs", tmp_path / "model.md"
+    argv = ["--data", str(photos), "--photos", str(folder), "--runs", str(runs), "--variants", "l1", "random-vgg",
+            "--steps", "2", "--size", "64", "--layers", "4", "--width", "0.125", "--batch", "2",
+            "--markdown", str(doc), "--plot", str(tmp_path / "ablation.png")]
+    assert ablation_main(argv) == 0
+    printed = capsys.readouterr().out
+    rows = {line.split("|")[1].split(":")[0].strip() for line in printed.splitlines() if line.startswith("| ")}
+    assert {"l1", "random-vgg", "OpenCV telea", "OpenCV ns"} <= rows
+    assert "| 2 |" in next(line for line in printed.splitlines() if line.startswith("| l1:"))
+    assert (runs / "random-vgg" / "model.safetensors").exists()  # trained for the l1 run's wall time
+    assert "## Loss ablation" in doc.read_text() and Image.open(tmp_path / "ablation.png").size[0] > 400
+
+    trained = {p: p.stat().st_mtime_ns for p in runs.rglob("model.safetensors")}
+    assert ablation_main(argv) == 0  # nothing left to train or evaluate
+    assert {p: p.stat().st_mtime_ns for p in runs.rglob("model.safetensors")} == trained
+    assert capsys.readouterr().out.count("| l1:") == 1
