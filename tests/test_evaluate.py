@@ -14,15 +14,16 @@ def test_evaluation_on_three_tiny_photos(tmp_path, tiny_weights, capsys):
     for i in range(3):
         Image.fromarray(rng.integers(0, 256, (70 + i, 90, 3), dtype=np.uint8)).save(folder / f"p{i}.png")
     out = tmp_path / "means.json"
-    code = evaluate_main(["--photos", str(folder), "--weights", str(tiny_weights), "--crop", "0",
+    code = evaluate_main(["--photos", str(folder), "--weights", str(tiny_weights), "--crop", "0", "--single-pass",
                           "--json", str(out), "--plot", str(tmp_path / "plot.png"), "--grid", str(tmp_path / "grid.png")])
     assert code == 0
     printed = capsys.readouterr().out
     assert "3 photos" in printed and "| (0.5, 0.6] |" in printed
-    for engine in ("pconv", "telea", "ns"):
+    for engine in ("pconv", "telea", "ns", "pconv-1pass"):
         assert engine in printed
     means = json.loads(out.read_text())["means"]
-    assert set(means) == {"pconv", "telea", "ns"} and len(means["telea"]) == 6
+    assert set(means) == {"pconv", "telea", "ns", "pconv-1pass"} and len(means["telea"]) == 6
+    assert means["pconv"] != means["pconv-1pass"]  # flip averaging changes the fills
     assert all(0 < m["ssim"] <= 1 and m["psnr"] > 0 for by in means.values() for m in by.values())
     assert Image.open(tmp_path / "plot.png").size[0] > 500 and Image.open(tmp_path / "grid.png").size[0] > 500
 

@@ -178,6 +178,13 @@ def test_hole_larger_than_window_is_filled_at_reduced_scale(tiny_weights):
     assert out.size == (700, 400) and outside_unchanged(image, out, mask_to_hole(mask))
 
 
+def assert_batched(seen, inpainter, crops, side):
+    """``crops`` crops of side×side went through in as few forward passes as the batch size allows."""
+    assert [shape[1:] for shape in seen] == [(side, side, 3)] * len(seen)
+    assert sum(shape[0] for shape in seen) == crops
+    assert len(seen) == -(-crops // inpainter.filler.batch_size)
+
+
 def test_far_apart_holes_are_filled_in_separate_crops_and_batched(pconv_inpainter):
     image = photo(1600, 900)
     m = np.zeros((900, 1600), np.uint8)
@@ -186,7 +193,7 @@ def test_far_apart_holes_are_filled_in_separate_crops_and_batched(pconv_inpainte
     m[400:420, 800:830] = 255
     with forward_passes(pconv_inpainter) as seen:
         out = pconv_inpainter.inpaint(image, Image.fromarray(m))
-    assert seen == [(3, 256, 256, 3)]  # one forward pass for the three crops, not the whole photo
+    assert_batched(seen, pconv_inpainter, crops=3, side=256)  # crops, not the whole photo
     assert outside_unchanged(image, out, m >= 128)
 
 
@@ -293,7 +300,7 @@ def test_inpaint_many_shares_forward_passes_across_photos(pconv_inpainter):
     work.append((photo(40, 30, "L"), np.zeros((30, 40), bool)))  # empty: returned as is
     with forward_passes(pconv_inpainter) as seen:
         together = pconv_inpainter.inpaint_many(work)
-    assert seen == [(3, 256, 256, 3)]
+    assert_batched(seen, pconv_inpainter, crops=3, side=256)
     for (image, hole), out in zip(work, together):
         alone = np.asarray(pconv_inpainter.inpaint_hole(image, hole)).astype(int)
         assert np.abs(np.asarray(out).astype(int) - alone).max() <= 1
@@ -341,3 +348,21 @@ def test_a_plan_fills_like_the_hole_it_came_from(pconv_inpainter):
     assert np.array_equal(np.asarray(from_plan), np.asarray(direct))
     with pytest.raises(ValueError, match="cannot fill"):
         pconv_inpainter.inpaint_many([(photo(10, 10), plan)])
+
+
+def test_flip_average_is_the_mean_of_the_photo_and_its_mirror(tiny_weights):
+    from pconv.inpaint import PConvFiller
+    from pconv.weights import load_model
+
+    model = load_model(tiny_weights)
+    averaged, single = PConvFiller(model, "cpu"), PConvFiller(model, "cpu", flip_average=False)
+    assert averaged.flip_average and averaged.batch_size == single.batch_size // 2  # same work per pass
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (2, 128, 128, 3), dtype=np.uint8)
+    holes = rng.random((2, 128, 128)) < 0.2
+    plain = single.fill_batch(images, holes).astype(float)
+    mirrored = single.fill_batch(images[:, :, ::-1].copy(), holes[:, :, ::-1].copy())[:, :, ::-1].astype(float)
+    assert np.abs(plain - mirrored)[holes].mean() > 1  # the two fills differ, so the test can tell
+    both = averaged.fill_batch(images, holes).astype(float)
+    assert np.abs(both - (plain + mirrored) / 2).max() <= 1  # rounding of the two halves
+    assert (both[~holes] == images[~holes]).all()
