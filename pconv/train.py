@@ -22,7 +22,7 @@ from tqdm import tqdm
 from .data import PhotoHoles, list_photos
 from .losses import RANDOM_VGG, InpaintingLoss, LossWeights
 from .model import PConvUNet, PConvUNetConfig
-from .weights import save_model
+from .weights import read_metadata, save_model
 
 log = logging.getLogger("pconv.train")
 
@@ -100,6 +100,12 @@ def checkpoint(out: Path, model, optimizer, step: int, images: int, args, losses
             "last_losses": {k: round(float(v), 5) for k, v in losses.items()},
         }
     }
+    if args.init:
+        # a continued run counts what its starting weights had seen too
+        before = read_metadata(args.init).get("training", {})
+        meta["training"]["initialised_from"] = {"file": Path(args.init).name, **before}
+        meta["training"]["total_steps"] = step + before.get("total_steps", before.get("steps", 0))
+        meta["training"]["total_images_seen"] = images + before.get("total_images_seen", before.get("images_seen", 0))
     save_model(model, out / "model.safetensors", meta)
 
 

@@ -96,3 +96,6 @@ def test_init_from_a_model_file(photos, tmp_path):
     a, b = load_model(first / "model.safetensors"), load_model(second / "model.safetensors")
     w = "encoder.0.conv.weight"
     assert torch.equal(a.state_dict()[w], b.state_dict()[w])  # lr 0: the weights it started from
+    continued = read_metadata(second / "model.safetensors")["training"]
+    assert continued["steps"] == 1 and continued["initialised_from"]["steps"] == 3
+    assert continued["total_steps"] == 4 and continued["total_images_seen"] == 16
