@@ -55,8 +55,9 @@ def main(argv=None) -> int:
     if args.write:
         body = (f"{machine_description()}, torch {torch.__version__}, {torch.get_num_threads()} threads, the shipped "
                 f"weights, CPU, median of {args.repeats}, free-form hole of 10-20 % of the photo. The whole "
-                "`Inpainter` call (hole planning, crops, compositing) is timed, so the ratio is below 2× where "
-                "the work around the network counts.\n\n" + text)
+                "`Inpainter` call (hole planning, crops, compositing) is timed; the ratio is the price of flip "
+                "averaging per photo on this machine (a GPU, where a pass of two crops costs little more than "
+                "one, is unmeasured).\n\n" + text)
         write_section(Path(args.write), "flip averaging", body, "python bench/flip_average.py --write docs/benchmarks.md")
     return 0
 
