@@ -82,7 +82,7 @@ def evaluate_variant(name: str, args, photos) -> dict:
     means, _ = evaluate(photos, engine, crop=256)
     result = {
         "steps": steps,
-        "minutes": json.loads((out / "ablation.json").read_text())["minutes"],
+        "minutes": minutes_spent(args, name),
         "buckets": {bucket_label(b): v for b, v in means[name].items()},
     }
     cache.write_text(json.dumps(result, indent=1))
