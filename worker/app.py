@@ -30,7 +30,7 @@ class Services:
 
 settings = Settings.from_env()
 app = make_celery(settings)
-engines.configure(settings.weights)
+engines.configure(settings.weights, flip_average=bool(settings.flip_average))
 _services: Services | None = None
 
 

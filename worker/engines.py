@@ -11,11 +11,14 @@ log = logging.getLogger("sneaky.worker")
 _loaded: dict[str, object] = {}
 _lock = threading.Lock()
 _weights: str | None = None
+_flip_average = True
 
 
-def configure(weights: str | None) -> None:
-    global _weights
+def configure(weights: str | None, flip_average: bool = True) -> None:
+    """Set before the first ``get``: engines already loaded keep their settings."""
+    global _weights, _flip_average
     _weights = weights or None
+    _flip_average = flip_average
 
 
 def get(engine: str):
@@ -26,7 +29,8 @@ def get(engine: str):
             from pconv.inpaint import Inpainter
 
             try:
-                _loaded[engine] = Inpainter.load(engine, weights=_weights if engine == "pconv" else None)
+                weights = _weights if engine == "pconv" else None
+                _loaded[engine] = Inpainter.load(engine, weights=weights, flip_average=_flip_average)
             except (FileNotFoundError, ValueError) as exc:
                 raise InpaintError(f"engine {engine} is not available on this worker: {exc}", "engine_unavailable")
             log.info("engine %s loaded", engine)
