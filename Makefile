@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/pconv_layers.py --sizes 512 --batches 1 4 16 --width 0.5 --repeats 3 --write docs/benchmarks.md
 	$(BIN)/python bench/batching.py --write docs/benchmarks.md
 	$(BIN)/python bench/flip_average.py --write docs/benchmarks.md
+	$(BIN)/python bench/window.py --write docs/benchmarks.md
 	$(BIN)/python bench/service.py --write docs/benchmarks.md
 	$(BIN)/python bench/huge_photo.py --write docs/benchmarks.md
 

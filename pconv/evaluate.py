@@ -171,6 +171,9 @@ def main(argv=None) -> int:
     p.add_argument("--engines", nargs="+", default=["pconv", "telea", "ns"])
     p.add_argument("--single-pass", action="store_true",
                    help="also evaluate pconv without flip averaging, as the engine 'pconv-1pass'")
+    p.add_argument("--window", type=int, nargs="*", default=[],
+                   help="also evaluate pconv with these windows (largest side filled at full resolution), "
+                        "as the engines 'pconv-wN'")
     p.add_argument("--crop", type=int, default=256, help="centre crop side; 0 = native size")
     p.add_argument("--limit", type=int, default=0, help="evaluate this many photos, spread over the folder")
     p.add_argument("--seed", type=int, default=0)
@@ -183,6 +186,8 @@ def main(argv=None) -> int:
     engines = {name: Inpainter.load(name, weights=args.weights if name == "pconv" else None) for name in args.engines}
     if args.single_pass:
         engines["pconv-1pass"] = Inpainter.load("pconv", weights=args.weights, flip_average=False)
+    for window in args.window:
+        engines[f"pconv-w{window}"] = Inpainter.load("pconv", weights=args.weights, window=window)
     photos = list_eval_photos(args.photos, args.limit)
     means, examples = evaluate(photos, engines, args.crop, args.seed, keep=6 if args.grid else 0)
     where = f"{len(photos)} photos of {args.photos}, " + (f"{args.crop}×{args.crop} centre crops" if args.crop else

@@ -11,19 +11,21 @@ def test_evaluation_on_three_tiny_photos(tmp_path, tiny_weights, capsys):
     rng = np.random.default_rng(0)
     folder = tmp_path / "eval"
     folder.mkdir()
-    for i in range(3):
-        Image.fromarray(rng.integers(0, 256, (70 + i, 90, 3), dtype=np.uint8)).save(folder / f"p{i}.png")
+    for i, shape in enumerate([(70, 90), (71, 90), (150, 200)]):  # the last wider than the window below
+        Image.fromarray(rng.integers(0, 256, (*shape, 3), dtype=np.uint8)).save(folder / f"p{i}.png")
     out = tmp_path / "means.json"
     code = evaluate_main(["--photos", str(folder), "--weights", str(tiny_weights), "--crop", "0", "--single-pass",
+                          "--window", "128",
                           "--json", str(out), "--plot", str(tmp_path / "plot.png"), "--grid", str(tmp_path / "grid.png")])
     assert code == 0
     printed = capsys.readouterr().out
     assert "3 photos" in printed and "| (0.5, 0.6] |" in printed
-    for engine in ("pconv", "telea", "ns", "pconv-1pass"):
+    for engine in ("pconv", "telea", "ns", "pconv-1pass", "pconv-w128"):
         assert engine in printed
     means = json.loads(out.read_text())["means"]
-    assert set(means) == {"pconv", "telea", "ns", "pconv-1pass"} and len(means["telea"]) == 6
+    assert set(means) == {"pconv", "telea", "ns", "pconv-1pass", "pconv-w128"} and len(means["telea"]) == 6
     assert means["pconv"] != means["pconv-1pass"]  # flip averaging changes the fills
+    assert means["pconv"] != means["pconv-w128"]  # large holes filled at reduced scale
     assert all(0 < m["ssim"] <= 1 and m["psnr"] > 0 for by in means.values() for m in by.values())
     assert Image.open(tmp_path / "plot.png").size[0] > 500 and Image.open(tmp_path / "grid.png").size[0] > 500
 

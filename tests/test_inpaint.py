@@ -168,8 +168,7 @@ def test_odd_sizes_through_pconv(pconv_inpainter, size):
 
 
 def test_hole_larger_than_window_is_filled_at_reduced_scale(tiny_weights):
-    inp = Inpainter.load("pconv", weights=tiny_weights)
-    inp.filler.window = 256
+    inp = Inpainter.load("pconv", weights=tiny_weights, window=256)
     image = photo(700, 400)
     mask = rect_mask(700, 400, (20, 20, 680, 380))
     with forward_passes(inp) as seen:
