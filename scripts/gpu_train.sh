@@ -44,7 +44,7 @@ run)
     [ -f .gpu/init.safetensors ] && init=(--init .gpu/init.safetensors)
     nvidia-smi --query-gpu=name,memory.total --format=csv
     python3 -m pconv.train --data /tmp/photos --out "$out/run" --device cuda --amp \
-        --batch 32 --workers 12 --width 0.5 --steps 200000 --w-multiscale 2 --w-ssim 3 \
+        --batch 32 --workers 12 --width 0.5 --steps 200000 --w-gradient 2 \
         --max-minutes "$minutes" --checkpoint-minutes 3 --log-every 100 "${init[@]}"
     rm -f "$out/run/checkpoint.pt" "$out/run/checkpoint.pt.tmp"  # too big to come back; the model does
     ;;
