@@ -40,7 +40,8 @@ class Filler(Protocol):
     min_side: int
     window: int
     margin: int
-    batch_size: int
+    batch_size: int  # most crops per forward pass
+    max_batch_pixels: int  # most padded crop pixels per forward pass (a larger crop goes alone)
 
     def fill_batch(self, images: np.ndarray, holes: np.ndarray) -> np.ndarray:
         """images B×H×W×3 uint8, holes B×H×W bool → B×H×W×3 uint8 (hole pixels replaced)."""
@@ -73,6 +74,8 @@ class PConvFiller:
         self.window = max(window, self.stride)
         # crops per forward pass; flip averaging doubles each pass, so it takes half as many
         self.batch_size = (16 if self.device.type == "cuda" else 4) // (2 if flip_average else 1)
+        # memory follows pixels, not crops: as many as batch_size crops of 512² (two 1024² crops would double it)
+        self.max_batch_pixels = self.batch_size * 512 * 512
         if self.device.type == "cuda":
             self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         else:
@@ -105,6 +108,7 @@ class OpenCVFiller:
     min_side = 0
     window = 4096
     batch_size = 8
+    max_batch_pixels = 1 << 62  # one crop at a time inside, whatever the batch
 
     def __init__(self, method: str = "telea", radius: int = 3) -> None:
         self.name = method
@@ -134,6 +138,31 @@ def pad_to(image: np.ndarray, hole: np.ndarray, height: int, width: int) -> tupl
 def padded_side(side: int, filler: Filler) -> int:
     side = max(side, filler.min_side)
     return -(-side // filler.stride) * filler.stride
+
+
+def reduced_size(height: int, width: int, window: int) -> tuple[int, int] | None:
+    """The (height, width) a crop larger than the window is filled at; None when it fits."""
+    if max(height, width) <= window:
+        return None
+    scale = window / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def forward_chunks(regions: list, filler: Filler):
+    """Consecutive regions (``(photo index, crop box, …)``) per forward pass: at most ``batch_size``
+    crops and at most ``max_batch_pixels`` padded pixels, so a pass of large crops stays in memory."""
+    chunk, pixels = [], 0
+    for region in regions:
+        crop = region[1]
+        height, width = reduced_size(crop.height, crop.width, filler.window) or (crop.height, crop.width)
+        area = padded_side(height, filler) * padded_side(width, filler)
+        if chunk and (len(chunk) == filler.batch_size or pixels + area > filler.max_batch_pixels):
+            yield chunk
+            chunk, pixels = [], 0
+        chunk.append(region)
+        pixels += area
+    if chunk:
+        yield chunk
 
 
 @dataclass
@@ -233,10 +262,9 @@ class Inpainter:
             regions += [(index, crop, box, crop_hole) for crop, box, crop_hole in plan.regions]
         # same padded size next to each other, so they share forward passes; chunks bound memory
         regions.sort(key=lambda r: (padded_side(r[1].height, filler), padded_side(r[1].width, filler)))
-        for start in range(0, len(regions), filler.batch_size):
+        for chunk in forward_chunks(regions, filler):
             if check is not None:
                 check()
-            chunk = regions[start : start + filler.batch_size]
             crops = [(self._rgb_crop(images[i], crop), crop_hole) for i, crop, _, crop_hole in chunk]
             for (i, crop, box, crop_hole), out in zip(chunk, self.fill_crops(crops)):
                 self._paste(results[i], out, crop, box, crop_hole)
@@ -274,10 +302,9 @@ class Inpainter:
         for image, hole in crops:
             h, w = hole.shape
             small = None
-            if max(h, w) > filler.window:
-                scale = filler.window / max(h, w)
-                size = (max(1, round(w * scale)), max(1, round(h * scale)))
-                small = size
+            reduced = reduced_size(h, w, filler.window)
+            if reduced:
+                size = small = (reduced[1], reduced[0])  # cv2's (width, height)
                 image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
                 # a reduced pixel is a hole if any hole pixel falls in it
                 hole = cv2.resize(hole.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0

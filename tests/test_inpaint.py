@@ -196,6 +196,20 @@ def test_far_apart_holes_are_filled_in_separate_crops_and_batched(pconv_inpainte
     assert outside_unchanged(image, out, m >= 128)
 
 
+def test_large_crops_get_a_forward_pass_each(pconv_inpainter):
+    """Memory follows pixels: crops too large to share a pass's pixel budget are filled one at a time."""
+    image = photo(2400, 900)
+    m = np.zeros((900, 2400), np.uint8)
+    m[100:700, 50:650] = 255
+    m[100:700, 1700:2300] = 255
+    assert pconv_inpainter.filler.batch_size >= 2  # by count alone, they would share a pass
+    with forward_passes(pconv_inpainter) as seen:
+        out = pconv_inpainter.inpaint(image, Image.fromarray(m))
+    assert [shape[0] for shape in seen] == [1, 1]
+    assert all(2 * shape[1] * shape[2] > pconv_inpainter.filler.max_batch_pixels for shape in seen)
+    assert outside_unchanged(image, out, m > 0)
+
+
 def test_speckled_mask_gives_few_crops(pconv_inpainter):
     """Thousands of one-pixel specks must not become thousands of crops (nor a batch of them)."""
     rng = np.random.default_rng(1)
