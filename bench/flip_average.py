@@ -6,27 +6,16 @@
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.inpaint_timing import median_seconds, photo_and_hole  # noqa: E402
 from pconv.inpaint import Inpainter  # noqa: E402
-from pconv.masks import bucket_masks  # noqa: E402
 from pconv.report import machine_description, write_section  # noqa: E402
-
-
-def photo_and_hole(side: int, seed: int = 0) -> tuple[Image.Image, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    image = Image.fromarray(rng.integers(0, 256, (side * 3 // 4, side, 3), dtype=np.uint8))
-    ((_, hole),) = bucket_masks(image.height, image.width, per_bucket=1, buckets=((0.1, 0.2),), seed=seed)
-    return image, hole
 
 
 def main(argv=None) -> int:
@@ -38,16 +27,8 @@ def main(argv=None) -> int:
     variants = {"one pass": Inpainter.load("pconv", flip_average=False), "flip averaged": Inpainter.load("pconv")}
     lines = ["| photo | hole | one pass, ms | flip averaged, ms | ratio |", "| --- | --- | --- | --- | --- |"]
     for side in args.sizes:
-        image, hole = photo_and_hole(side)
-        times: dict[str, list[float]] = {name: [] for name in variants}
-        for inpainter in variants.values():
-            inpainter.inpaint_hole(image, hole)  # warm-up
-        for _ in range(args.repeats):  # interleaved, so a noisy neighbour hits both alike
-            for name, inpainter in variants.items():
-                start = time.perf_counter()
-                inpainter.inpaint_hole(image, hole)
-                times[name].append(time.perf_counter() - start)
-        one, two = (statistics.median(times[n]) * 1000 for n in variants)
+        image, hole = photo_and_hole(side, (0.1, 0.2))
+        one, two = (seconds * 1000 for seconds in median_seconds(variants, image, hole, args.repeats).values())
         lines.append(f"| {image.width}×{image.height} | {hole.mean():.0%} | {one:.0f} | {two:.0f} | {two / one:.2f}× |")
         print(lines[-1], flush=True)
     text = "\n".join(lines)

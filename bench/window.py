@@ -10,20 +10,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.inpaint_timing import median_seconds, photo_and_hole  # noqa: E402
 from pconv.inpaint import Inpainter, PConvFiller  # noqa: E402
-from pconv.masks import bucket_masks  # noqa: E402
 from pconv.report import machine_description, write_section  # noqa: E402
 from pconv.weights import DEFAULT_WEIGHTS, load_model  # noqa: E402
 
@@ -34,10 +30,10 @@ BUCKET = (0.4, 0.5)
 ONE_FILL = """
 import json, sys
 sys.path.insert(0, sys.argv[3])
-from bench.window import inpainter, photo_and_hole
+from bench.window import BUCKET, inpainter, photo_and_hole
 peak = lambda: int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1])
 filler = inpainter(int(sys.argv[2]))
-image, hole = photo_and_hole(int(sys.argv[1]))
+image, hole = photo_and_hole(int(sys.argv[1]), BUCKET)
 before = peak()
 filler.inpaint_hole(image, hole)
 print(json.dumps({"before_kb": before, "peak_kb": peak()}))
@@ -46,13 +42,6 @@ print(json.dumps({"before_kb": before, "peak_kb": peak()}))
 
 def inpainter(window: int) -> Inpainter:
     return Inpainter(PConvFiller(load_model(DEFAULT_WEIGHTS), window=window))
-
-
-def photo_and_hole(side: int, seed: int = 0) -> tuple[Image.Image, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    image = Image.fromarray(rng.integers(0, 256, (side * 3 // 4, side, 3), dtype=np.uint8))
-    ((_, hole),) = bucket_masks(image.height, image.width, per_bucket=1, buckets=(BUCKET,), seed=seed)
-    return image, hole
 
 
 def peak_mb(side: int, window: int) -> float:
@@ -74,20 +63,11 @@ def main(argv=None) -> int:
     lines = ["| photo | hole | window | ms | time vs " + f"{first} | fill's peak memory, MB |",
              "| --- | --- | --- | --- | --- | --- |"]
     for side in args.sizes:
-        image, hole = photo_and_hole(side)
-        times: dict[int, list[float]] = {window: [] for window in variants}
-        for filler in variants.values():
-            filler.inpaint_hole(image, hole)  # warm-up
-        for _ in range(args.repeats):  # interleaved, so a noisy neighbour hits all alike
-            for window, filler in variants.items():
-                start = time.perf_counter()
-                filler.inpaint_hole(image, hole)
-                times[window].append(time.perf_counter() - start)
-        base = statistics.median(times[first])
-        for window in variants:
-            ms = statistics.median(times[window])
-            lines.append(f"| {image.width}×{image.height} | {hole.mean():.0%} | {window} | {ms * 1000:.0f} | "
-                         f"{ms / base:.2f}× | {peak_mb(side, window):.0f} |")
+        image, hole = photo_and_hole(side, BUCKET)
+        seconds = median_seconds(variants, image, hole, args.repeats)
+        for window, spent in seconds.items():
+            lines.append(f"| {image.width}×{image.height} | {hole.mean():.0%} | {window} | {spent * 1000:.0f} | "
+                         f"{spent / seconds[first]:.2f}× | {peak_mb(side, window):.0f} |")
             print(lines[-1], flush=True)
     text = "\n".join(lines)
     print("\n" + text)

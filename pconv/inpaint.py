@@ -28,6 +28,8 @@ from .weights import DEFAULT_WEIGHTS, load_model, random_model
 
 log = logging.getLogger(__name__)
 
+DEFAULT_WINDOW = 1024  # largest crop side PConv fills at full resolution (docs/model.md measures it)
+
 
 
 class Filler(Protocol):
@@ -63,7 +65,7 @@ class PConvFiller:
 
     name = "pconv"
 
-    def __init__(self, model: PConvUNet, device: str | torch.device | None = None, window: int = 1024,
+    def __init__(self, model: PConvUNet, device: str | torch.device | None = None, window: int = DEFAULT_WINDOW,
                  flip_average: bool = True) -> None:
         self.flip_average = flip_average
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -193,11 +195,11 @@ class Inpainter:
         device: str | None = None,
         allow_random: bool = False,
         flip_average: bool = True,
-        window: int | None = None,
+        window: int = DEFAULT_WINDOW,
     ) -> "Inpainter":
         """``weights`` defaults to the shipped file; a missing default file is an error unless
-        ``allow_random`` (then the model is random and says so). ``flip_average`` and ``window``
-        (None: the filler's default): see ``PConvFiller``."""
+        ``allow_random`` (then the model is random and says so). ``flip_average`` and ``window``:
+        see ``PConvFiller``."""
         if engine in ("telea", "ns"):
             return cls(OpenCVFiller(engine))
         if engine != "pconv":
@@ -209,8 +211,7 @@ class Inpainter:
             model = random_model()
         else:
             raise FileNotFoundError(f"no weights at {path}: train some (python -m pconv.train) or pass weights=")
-        sized = {"window": window} if window else {}
-        return cls(PConvFiller(model, device, flip_average=flip_average, **sized))
+        return cls(PConvFiller(model, device, flip_average=flip_average, window=window))
 
     # -- photos ---------------------------------------------------------------------------
 
