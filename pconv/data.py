@@ -45,7 +45,9 @@ def random_crop(image: Image.Image, size: int, rng: np.random.Generator) -> np.n
 
 
 class PhotoHoles(torch.utils.data.IterableDataset):
-    """An endless stream of (image in [0, 1] 3×S×S, valid mask 1×S×S) pairs.
+    """An endless stream of (image uint8 3×S×S, valid mask bool 1×S×S) pairs; ``as_float`` turns a
+    batch of them into the network's floats. Bytes, not floats, cross from the loader processes: a
+    quarter of the traffic, which is what limits a GPU's intake.
 
     Each sample first picks a source uniformly, then a photo of it, so a source with
     many files (landscapes, street frames) does not crowd out the others.
@@ -68,6 +70,9 @@ class PhotoHoles(torch.utils.data.IterableDataset):
             with Image.open(files[int(rng.integers(len(files)))]) as im:
                 crop = random_crop(im, self.size, rng)
             hole = masks(self.size, self.size)
-            image = torch.from_numpy(crop).permute(2, 0, 1).float().div_(255)
-            valid = torch.from_numpy(~hole).float().unsqueeze(0)
-            yield image, valid
+            yield torch.from_numpy(crop).permute(2, 0, 1), torch.from_numpy(~hole).unsqueeze(0)
+
+
+def as_float(image: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch from ``PhotoHoles`` as the network takes it: image in [0, 1], valid mask 1.0 / 0.0."""
+    return image.float().div_(255), valid.float()

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .data import PhotoHoles, list_photos
+from .data import PhotoHoles, as_float, list_photos
 from .losses import RANDOM_VGG, InpaintingLoss, LossWeights
 from .model import PConvUNet, PConvUNetConfig
 from .weights import read_metadata, save_model
@@ -47,12 +47,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--hole-max", type=float, default=0.6)
     p.add_argument("--checkpoint-minutes", type=float, default=10.0)
     p.add_argument("--max-minutes", type=float, default=0, help="stop (with a checkpoint) after this long; 0 = no limit")
+    p.add_argument("--finetune-minutes", type=float, default=0,
+                   help="with --max-minutes: spend its last minutes in the fine-tuning phase whatever the step "
+                        "(a GPU slot is measured in minutes, not steps)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads; 0 = torch's default")
     p.add_argument("--workers", type=int, default=1, help="data loader processes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--amp", action="store_true", help="bfloat16 autocast (GPU)")
     p.add_argument("--init", help="start from this model file's weights (a new optimiser) when the run has no checkpoint")
+    p.add_argument("--half-model", action="store_true",
+                   help="write model.safetensors in float16, as weights ship (half the size; the checkpoint "
+                        "keeps float32)")
     p.add_argument("--log-every", type=int, default=50, help="steps between lines of log.jsonl")
     return p.parse_args(argv)
 
@@ -76,7 +82,7 @@ class Stopper:
         self.requested = True
 
 
-def checkpoint(out: Path, model, optimizer, step: int, images: int, args, losses: dict) -> None:
+def checkpoint(out: Path, model, optimizer, step: int, images: int, args, losses: dict, phase: str) -> None:
     state = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
@@ -94,7 +100,7 @@ def checkpoint(out: Path, model, optimizer, step: int, images: int, args, losses
             "data": str(args.data),
             "size": args.size,
             "batch": args.batch,
-            "phase": "finetune" if step > args.steps else "main",
+            "phase": phase,
             "loss_weights": {k[2:]: v for k, v in vars(args).items() if k.startswith("w_")},
             "vgg": args.vgg if args.vgg == RANDOM_VGG else bool(args.vgg),
             "last_losses": {k: round(float(v), 5) for k, v in losses.items()},
@@ -106,7 +112,7 @@ def checkpoint(out: Path, model, optimizer, step: int, images: int, args, losses
         meta["training"]["initialised_from"] = {"file": Path(args.init).name, **before}
         meta["training"]["total_steps"] = step + before.get("total_steps", before.get("steps", 0))
         meta["training"]["total_images_seen"] = images + before.get("total_images_seen", before.get("images_seen", 0))
-    save_model(model, out / "model.safetensors", meta)
+    save_model(model, out / "model.safetensors", meta, half=args.half_model)
 
 
 def resume(out: Path, model, optimizer, device) -> tuple[int, int]:
@@ -129,6 +135,8 @@ def train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed crop size: the fastest kernels are found once
     config = PConvUNetConfig(layers=args.layers, width=args.width, upsampling=args.upsampling)
     if args.size % config.stride:
         raise SystemExit(f"--size must be a multiple of {config.stride} for {args.layers} layers")
@@ -154,28 +162,31 @@ def train(args: argparse.Namespace) -> int:
     data = PhotoHoles(args.data, args.size, seed=args.seed + step, hole_range=(0.01, args.hole_max))
     loader = torch.utils.data.DataLoader(
         data, batch_size=args.batch, num_workers=args.workers, persistent_workers=args.workers > 0,
-        worker_init_fn=_ignore_stop_signals,
+        worker_init_fn=_ignore_stop_signals, pin_memory=device.type == "cuda",
     )
     stopper = Stopper()
-    started = last_ckpt = time.monotonic()
+    started = last_ckpt = window_start = time.monotonic()
+    window_images = images
     losses: dict = {}
     bar = tqdm(total=total_steps, initial=step, unit="step", dynamic_ncols=True, mininterval=5)
     log_file = (out / "log.jsonl").open("a")
     model.train()
     phase = None
+    finetune_at = args.max_minutes - args.finetune_minutes if args.max_minutes and args.finetune_minutes else None
     for image, valid in loader:
         if step >= total_steps or stopper.requested:
             break
-        if args.max_minutes and time.monotonic() - started > args.max_minutes * 60:
+        elapsed = (time.monotonic() - started) / 60
+        if args.max_minutes and elapsed > args.max_minutes:
             break
-        now_phase = "finetune" if step >= args.steps else "main"
+        late = finetune_at is not None and elapsed >= finetune_at
+        now_phase = "finetune" if step >= args.steps or late else "main"
         if now_phase != phase:
             phase = now_phase
             model.set_finetune(phase == "finetune")
             for group in optimizer.param_groups:
                 group["lr"] = args.finetune_lr if phase == "finetune" else args.lr
-        t0 = time.monotonic()
-        image, valid = image.to(device), valid.to(device)
+        image, valid = as_float(image.to(device, non_blocking=True), valid.to(device, non_blocking=True))
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp):
             out_img = model.fill(image, valid)
         loss, losses = criterion(out_img.float(), image, valid)
@@ -184,18 +195,23 @@ def train(args: argparse.Namespace) -> int:
         optimizer.step()
         step += 1
         images += image.shape[0]
-        rate = image.shape[0] / (time.monotonic() - t0)
         bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.4f}", img_s=f"{rate:.1f}", **{k: f"{v.item():.4f}" for k, v in losses.items()})
+        # reading a loss waits for the GPU: only every log_every steps, and the rate over that window
         if step % args.log_every == 0:
-            log_file.write(json.dumps({"step": step, "images": images, "loss": loss.item(), "img_s": rate,
-                                       "phase": phase, **{k: v.item() for k, v in losses.items()}}) + "\n")
+            now = time.monotonic()
+            rate = (images - window_images) / (now - window_start)
+            window_start, window_images = now, images
+            values = {"loss": loss.item(), **{k: v.item() for k, v in losses.items()}}
+            bar.set_postfix(img_s=f"{rate:.1f}", refresh=False, **{k: f"{v:.4f}" for k, v in values.items()})
+            log_file.write(json.dumps({"step": step, "images": images, "img_s": rate, "phase": phase,
+                                       "minutes": round((now - started) / 60, 3), **values}) + "\n")
             log_file.flush()
         if time.monotonic() - last_ckpt > args.checkpoint_minutes * 60:
-            checkpoint(out, model, optimizer, step, images, args, losses)
+            checkpoint(out, model, optimizer, step, images, args, losses, phase)
             last_ckpt = time.monotonic()
     bar.close()
-    checkpoint(out, model, optimizer, step, images, args, losses)
+    checkpoint(out, model, optimizer, step, images, args, losses,
+               phase or ("finetune" if step >= args.steps else "main"))
     log.info("stopped at step %d (%d images); model in %s", step, images, out / "model.safetensors")
     return 0
 

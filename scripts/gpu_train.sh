@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
-# Train the PConv UNet on one GPU for a fixed wall-time budget, resumable from a CPU run.
+# Train the PConv UNet on one GPU for a fixed wall-time budget, continuing from the shipped weights.
 #
-#   scripts/gpu_train.sh pack [PHOTOS_DIR] [MODEL]    # here: .gpu/photos.tar (about 46 MiB: short side 256, quality 60)
-#                                                    # and .gpu/init.safetensors to continue from (a CPU
-#                                                    # checkpoint with its optimiser is too big to carry)
-#   scripts/gpu_train.sh run [MINUTES]              # on the GPU machine (device tool, carry .gpu):
-#                                                    # bf16 autocast, batch 32, 12 loader processes;
-#                                                    # the run folder comes back in $OUT/run
+#   scripts/gpu_train.sh pack [PHOTOS_DIR] [EVAL_DIR]  # here: .gpu/photos.tar (short side 256, quality 60) and
+#                                                      # .gpu/eval/ (EVAL_PHOTOS photos of the evaluation set);
+#                                                      # refuses a pack that would not travel (TRAVEL_LIMIT_BYTES,
+#                                                      # 64 MiB with the tracked files)
+#   scripts/gpu_train.sh run [MINUTES]                 # on the GPU machine (device tool, carry .gpu): bf16
+#                                                      # autocast, batch 64, the last FINETUNE_MINUTES in the
+#                                                      # fine-tuning phase; then evaluates the new weights and
+#                                                      # the ones it started from on .gpu/eval at native size.
+#                                                      # $OUT/run holds model.safetensors, log.jsonl, args.json,
+#                                                      # eval.json, eval-start.json and train.log (the model
+#                                                      # in float16: files over 16 MiB do not come back)
 #
-# The GPU machine has no network: cv2, safetensors and tqdm must be there or travel as wheels
-# (see the device tool's notes). Not yet run on a GPU: no task so far was lent one.
-# Environment: GPU_DIR (default .gpu), OUT, PYTHON, DEVICE (default cuda; bf16 autocast only there) and
-# TRAIN_ARGS (appended to pconv.train's arguments, so they override) let the tests run it on a CPU.
+# The weights to continue from travel as the tracked file (INIT, default the shipped one): no second copy.
+# The GPU machine has no network; its image has torch, cv2, safetensors, tqdm, Pillow and scikit-image.
+# Environment: GPU_DIR (default .gpu), OUT, PYTHON, DEVICE (default cuda; bf16 autocast only there), INIT,
+# FINETUNE_MINUTES, EVAL_PHOTOS and TRAIN_ARGS (appended to pconv.train's arguments, so they override) let
+# the tests run it on a CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-run}
@@ -20,45 +26,68 @@ python=${PYTHON:-python3}
 case "$mode" in
 pack)
     photos=${2:-../shared/datasets/photos/train}
-    init=${3:-}
-    mkdir -p "$gpu/photos"
-    "${PYTHON:-.venv/bin/python}" - "$photos" "$gpu/photos" <<'PY'
+    eval_dir=${3:-../shared/datasets/photos/eval}
+    limit=${TRAVEL_LIMIT_BYTES:-67108864}
+    rm -rf "$gpu" && mkdir -p "$gpu/photos" "$gpu/eval"
+    "${PYTHON:-.venv/bin/python}" - "$photos" "$gpu/photos" "$eval_dir" "$gpu/eval" "${EVAL_PHOTOS:-24}" <<'PY'
+import shutil
 import sys
 from pathlib import Path
+
 from PIL import Image
-src, dst = Path(sys.argv[1]), Path(sys.argv[2])
-for p in sorted(src.glob("*.jpg")):
+
+from pconv.evaluate import list_eval_photos
+
+src, dst, eval_src, eval_dst, eval_count = sys.argv[1:]
+for p in sorted(Path(src).glob("*.jpg")):
     with Image.open(p) as im:
         im = im.convert("RGB")
         scale = 256 / min(im.size)
         if scale < 1:
             im = im.resize((round(im.width * scale), round(im.height * scale)), Image.LANCZOS)
-        im.save(dst / p.name, quality=60)
+        im.save(Path(dst) / p.name, quality=60)
+for p in list_eval_photos(eval_src, int(eval_count)):  # the originals: evaluation is at native size
+    shutil.copy(p, Path(eval_dst) / p.name)
 PY
     tar -C "$gpu" -cf "$gpu/photos.tar" photos && rm -r "$gpu/photos"
-    [ -n "$init" ] && cp "$init" "$gpu/init.safetensors"
-    du -sh "$gpu"
+    tracked=$(git ls-files -z | xargs -0 stat -c %s 2>/dev/null | awk '{s += $1} END {print s + 0}')
+    packed=$(du -sb "$gpu" | cut -f1)
+    echo "pack $packed bytes + tracked files $tracked bytes = $((packed + tracked)) of $limit"
+    if [ $((packed + tracked)) -gt "$limit" ]; then
+        echo "too big to travel to the GPU machine: shrink the pack" >&2
+        exit 3
+    fi
     ;;
 run)
-    minutes=${2:-9}
+    minutes=${2:-8}
     out=${OUT:-$gpu/out}
     device=${DEVICE:-cuda}
+    init=${INIT:-pconv/weights/pconv.safetensors}
     photos=$(mktemp -d)
     trap 'rm -rf "$photos"' EXIT
     mkdir -p "$out/run"
     tar -C "$photos" -xf "$gpu/photos.tar"
     extra=()
-    [ -f "$gpu/init.safetensors" ] && extra+=(--init "$gpu/init.safetensors")
     if [ "$device" = cuda ]; then
         nvidia-smi --query-gpu=name,memory.total --format=csv
+        # loader processes hand batches over in shared memory: make sure a small /dev/shm cannot stall them
+        mount -o remount,size=16G /dev/shm 2>/dev/null || true
+        df -h /dev/shm | tail -n 1
         extra+=(--amp)
     fi
     # shellcheck disable=SC2206  # TRAIN_ARGS is split into words on purpose
     extra+=(${TRAIN_ARGS:-})
-    "$python" -m pconv.train --data "$photos/photos" --out "$out/run" --device "$device" \
-        --batch 32 --workers 12 --width 0.5 --steps 200000 --w-gradient 2 \
-        --max-minutes "$minutes" --checkpoint-minutes 3 --log-every 100 "${extra[@]}"
+    workers=$(( $(nproc) > 2 ? $(nproc) - 2 : 1 ))
+    "$python" -m pconv.train --data "$photos/photos" --out "$out/run" --device "$device" --init "$init" \
+        --batch 64 --workers "$workers" --width 0.5 --steps 10000000 --w-gradient 2 \
+        --max-minutes "$minutes" --finetune-minutes "${FINETUNE_MINUTES:-2}" --checkpoint-minutes 2 \
+        --half-model --log-every 50 "${extra[@]}" 2>&1 | tee "$out/run/train.log" | grep -v '^\s*$' | tail -n 40
     rm -f "$out/run/checkpoint.pt" "$out/run/checkpoint.pt.tmp"  # too big to come back; the model does
+    for weights in "$out/run/model.safetensors" "$init"; do
+        name=eval.json; [ "$weights" = "$init" ] && name=eval-start.json
+        "$python" -m pconv.evaluate --photos "$gpu/eval" --weights "$weights" --engines pconv --crop 0 \
+            --json "$out/run/$name" 2>&1 | grep -v '^\s*$' | tail -n 9
+    done
     ;;
-*) echo "usage: $0 pack [PHOTOS_DIR] [MODEL] | run [MINUTES]" >&2; exit 2 ;;
+*) echo "usage: $0 pack [PHOTOS_DIR] [EVAL_DIR] | run [MINUTES]" >&2; exit 2 ;;
 esac
