@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .evaluate import bucket_label, evaluate, list_eval_photos
+from .evaluate import evaluate, list_eval_photos
 from .weights import read_metadata
 
 # name -> (extra arguments of pconv.train, what it is); every variant has valid 1, hole 6, tv 0.1
@@ -79,11 +79,11 @@ def evaluate_variant(name: str, args, photos) -> dict:
     if cache.exists() and json.loads(cache.read_text())["steps"] == steps:
         return json.loads(cache.read_text())
     engine = {name: Inpainter.load("pconv", weights=model)}
-    means, _ = evaluate(photos, engine, crop=256)
+    means = evaluate(photos, engine, crop=256)
     result = {
         "steps": steps,
         "minutes": minutes_spent(args, name),
-        "buckets": {bucket_label(b): v for b, v in means[name].items()},
+        "buckets": {b.label: v for b, v in means[name].items()},
     }
     cache.write_text(json.dumps(result, indent=1))
     return result
@@ -95,8 +95,8 @@ def evaluate_classical(args, photos) -> dict:
     cache = args.runs / "classical.json"
     if cache.exists():
         return json.loads(cache.read_text())
-    means, _ = evaluate(photos, {n: Inpainter.load(n) for n in ("telea", "ns")}, crop=256)
-    result = {n: {"buckets": {bucket_label(b): v for b, v in by.items()}} for n, by in means.items()}
+    means = evaluate(photos, {n: Inpainter.load(n) for n in ("telea", "ns")}, crop=256)
+    result = {n: {"buckets": {b.label: v for b, v in by.items()}} for n, by in means.items()}
     cache.write_text(json.dumps(result, indent=1))
     return result
 

@@ -1,7 +1,17 @@
 import numpy as np
 import pytest
 
-from pconv.masks import EVAL_BUCKETS, GENERATORS, MaskGenerator, bucket_masks, hole_ratio
+from pconv.masks import (
+    EVAL_BUCKETS,
+    GENERATORS,
+    OBJECT_BUCKETS,
+    OBJECT_KINDS,
+    MaskGenerator,
+    bucket_masks,
+    hole_ratio,
+    object_masks,
+    object_shape,
+)
 
 
 @pytest.mark.parametrize("kind", sorted(GENERATORS))
@@ -45,3 +55,30 @@ def test_training_masks_cover_large_holes_too():
     ratios = np.array([hole_ratio(gen(128, 128)) for _ in range(150)])
     assert ratios.max() <= 0.6 and ratios.min() >= 0.01
     assert (ratios > 0.3).mean() > 0.3 and (ratios < 0.15).mean() > 0.1  # both ends, not one hump
+
+
+@pytest.mark.parametrize("kind", OBJECT_KINDS)
+def test_object_shapes_are_one_solid_piece_of_the_asked_area(kind):
+    import cv2
+
+    rng = np.random.default_rng(2)
+    for area in (0.03, 0.1, 0.18):
+        hole = object_shape(300, 400, rng, area=area, kind=kind)
+        assert abs(hole_ratio(hole) - area) < 0.25 * area  # scaled to the area, whatever the outline
+        filled = hole.astype(np.uint8)
+        contours, _ = cv2.findContours(filled, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        solid = np.zeros_like(filled)
+        cv2.drawContours(solid, contours, -1, 1, -1)
+        assert np.count_nonzero(solid) - np.count_nonzero(filled) < 0.02 * filled.sum()  # filled, no strokes
+
+
+def test_object_masks_land_in_their_buckets_and_repeat():
+    made = list(object_masks(240, 320, per_bucket=4, seed=3))
+    assert [b for b, _ in made] == [b for b in OBJECT_BUCKETS for _ in range(4)]
+    assert all(lo < hole_ratio(h) <= hi for (lo, hi), h in made)
+    again = list(object_masks(240, 320, per_bucket=4, seed=3))
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(made, again))
+
+
+def test_training_mix_includes_objects():
+    assert "object" in MaskGenerator().kinds
