@@ -94,9 +94,9 @@ def create_batch(body):
                       422, items=errors)
     engine = body.get("engine") or s.settings.default_engine
     jobs = [new_job(tenant, image_key, mask_key, photo.as_input(), engine, body["priority"], meta,
-                    body.get("webhook_url"), mask_shared=bool(shared))
+                    body.get("webhook_url"), mask_shared=bool(shared), grow=body["grow"])
             for photo, image_key, mask_key, meta in checked]
-    batch = s.batches.create(tenant, jobs, {"engine": engine, "priority": body["priority"]})
+    batch = s.batches.create(tenant, jobs, {"engine": engine, "priority": body["priority"], "grow": body["grow"]})
     group = s.settings.bulk_group_size
     for start in range(0, len(jobs), group):
         try:

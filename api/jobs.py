@@ -124,7 +124,7 @@ def submit_from_keys(body: dict):
     except InpaintError as exc:
         raise Problem(exc.code, str(exc), 422 if exc.code in ("invalid_key", "upload_missing") else None) from None
     job = new_job(tenant, image_key, mask_key, photo.as_input(), body.get("engine") or s.settings.default_engine,
-                  body["priority"], body.get("metadata"), body.get("webhook_url"))
+                  body["priority"], body.get("metadata"), body.get("webhook_url"), grow=body["grow"])
     return _accept(job)
 
 
@@ -150,7 +150,7 @@ def submit(form):
 
     tenant = current_tenant()
     job = new_job(tenant, "", "", photo.as_input(), form.get("engine") or settings.default_engine,
-                  form["priority"], metadata, form.get("webhook_url"))
+                  form["priority"], metadata, form.get("webhook_url"), grow=form["grow"])
     job_id = job["id"]
     job["image_key"], job["mask_key"] = object_key(tenant, job_id, "image"), object_key(tenant, job_id, "mask")
     try:

@@ -6,6 +6,7 @@ from apiflask.validators import Length, OneOf, Range
 
 from core.jobs import STATUSES
 from pconv import ENGINES
+from pconv.images import MAX_GROW
 
 PRIORITIES = ("interactive", "bulk")
 
@@ -17,6 +18,9 @@ class JobForm(Schema):
         metadata={"description": "same size as the photo after EXIF orientation; grey ≥ 128 (white) = remove"},
     )
     engine = String(load_default=None, validate=OneOf(ENGINES), metadata={"description": "default: pconv"})
+    grow = Integer(load_default=0, validate=Range(0, MAX_GROW),
+                   metadata={"description": "pixels to dilate the hole by first, so a painted object's soft edge "
+                                            "and shadow are filled too; pixels within this margin change"})
     priority = String(load_default="interactive", validate=OneOf(PRIORITIES))
     metadata = String(load_default=None, metadata={"description": "a JSON object of at most 4 KiB, returned as is"})
     webhook_url = URL(load_default=None, schemes={"http", "https"}, validate=Length(max=2048))
@@ -50,6 +54,7 @@ class Job(Schema):
     id = String()
     status = String(validate=OneOf(STATUSES))
     engine = String()
+    grow = Integer()
     priority = String()
     created_at = String()
     started_at = String(allow_none=True)
@@ -76,6 +81,9 @@ class JobFromKeys(Schema):
     image_key = String(required=True, validate=Length(max=64))
     mask_key = String(required=True, validate=Length(max=64))
     engine = String(load_default=None, validate=OneOf(ENGINES))
+    grow = Integer(load_default=0, validate=Range(0, MAX_GROW),
+                   metadata={"description": "pixels to dilate the hole by first, so a painted object's soft edge "
+                                            "and shadow are filled too; pixels within this margin change"})
     priority = String(load_default="interactive", validate=OneOf(PRIORITIES))
     metadata = Dict(load_default=None)
     webhook_url = URL(load_default=None, schemes={"http", "https"}, validate=Length(max=2048))
@@ -109,6 +117,9 @@ class BatchRequest(Schema):
     mask_key = String(load_default=None, validate=Length(max=64),
                       metadata={"description": "one mask for every item (a watermark, a date stamp)"})
     engine = String(load_default=None, validate=OneOf(ENGINES))
+    grow = Integer(load_default=0, validate=Range(0, MAX_GROW),
+                   metadata={"description": "pixels to dilate the hole by first, so a painted object's soft edge "
+                                            "and shadow are filled too; pixels within this margin change"})
     priority = String(load_default="bulk", validate=OneOf(PRIORITIES))
     webhook_url = URL(load_default=None, schemes={"http", "https"}, validate=Length(max=2048))
 
@@ -123,6 +134,7 @@ class BatchView(Schema):
     finished_at = String(allow_none=True)
     priority = String()
     engine = String()
+    grow = Integer()
     job_ids = List(String())
 
 

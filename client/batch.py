@@ -77,7 +77,7 @@ class State:
 
 def run_batch(client: SneakyClient, photos_dir: str, out_dir: str, masks_dir: str | None = None,
               mask: str | None = None, concurrency: int = 4, engine: str | None = None,
-              priority: str = "bulk", poll: float = 1.0) -> int:
+              priority: str = "bulk", poll: float = 1.0, grow: int = 0) -> int:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     plan = match_masks(Path(photos_dir), Path(masks_dir) if masks_dir else None, Path(mask) if mask else None)
@@ -98,7 +98,7 @@ def run_batch(client: SneakyClient, photos_dir: str, out_dir: str, masks_dir: st
 
     initial = state.counts()["done"] + state.counts()["failed"]
     with ThreadPoolExecutor(concurrency) as pool:
-        _submit_new(client, pool, plan, state, engine, priority, show)
+        _submit_new(client, pool, plan, state, engine, priority, grow, show)
         _collect(client, pool, out, state, show, poll)
     bar.close()
     write_report(out, plan, state)
@@ -108,7 +108,7 @@ def run_batch(client: SneakyClient, photos_dir: str, out_dir: str, masks_dir: st
     return 0 if counts["failed"] == 0 and not plan.unmatched else 1
 
 
-def _submit_new(client, pool, plan: Plan, state: State, engine, priority, show) -> None:
+def _submit_new(client, pool, plan: Plan, state: State, engine, priority, grow, show) -> None:
     todo = [(p, m) for p, m in plan.pairs if not state.photos.get(p.name, {}).get("job_id")]
     shared = plan.pairs[0][1] if plan.pairs and all(m == plan.pairs[0][1] for _, m in plan.pairs) else None
     shared_key = client.upload([shared])[0] if shared is not None and todo else None
@@ -122,7 +122,7 @@ def _submit_new(client, pool, plan: Plan, state: State, engine, priority, show) 
             items = [{"image_key": k, "mask_key": m} for k, m in zip(image_keys, mask_keys)]
         for item, (photo, _) in zip(items, chunk):
             item["metadata"] = {"file": photo.name}
-        batch = client.batch(items, mask_key=shared_key, engine=engine, priority=priority)
+        batch = client.batch(items, mask_key=shared_key, engine=engine, priority=priority, grow=grow)
         for job_id, (photo, m) in zip(batch.job_ids, chunk):
             state.photos[photo.name] = {"job_id": job_id, "batch_id": batch.id, "mask": m.name, "status": "queued"}
         state.save()  # right after the batch exists: a rerun waits for these, never resubmits them

@@ -38,7 +38,7 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
 
     try:
         inpainter = Inpainter.load(args.engine, weights=args.weights)
-        result = inpainter.inpaint(image, mask)
+        result = inpainter.inpaint(image, mask, grow=args.grow)
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         with open(args.output, "wb") as fp:
             encode(result, fp, fmt)
@@ -65,7 +65,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
             raise SystemExit(f"sneaky: error: {what} not found: {path}")
     client = SneakyClient(args.url, os.environ.get("SNEAKY_API_KEY"), retries=3)
     try:
-        job = client.submit(args.photo, args.mask, args.engine, args.priority)
+        job = client.submit(args.photo, args.mask, args.engine, args.priority, grow=args.grow)
         print(f"job {job.id} {job.status}", flush=True)
         if not args.wait:
             return 0
@@ -99,7 +99,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     client = SneakyClient(args.url, os.environ.get("SNEAKY_API_KEY"))
     try:
         return run_batch(client, args.photos_dir, args.out, args.masks, args.mask, args.concurrency,
-                         args.engine, args.priority)
+                         args.engine, args.priority, grow=args.grow)
     except SneakyError as exc:
         raise SystemExit(f"sneaky: error: {exc}") from None
     except requests.ConnectionError:
@@ -128,6 +128,21 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _grow_pixels(text: str) -> int:
+    from pconv.images import MAX_GROW
+
+    value = int(text)
+    if not 0 <= value <= MAX_GROW:
+        raise argparse.ArgumentTypeError(f"between 0 and {MAX_GROW}")
+    return value
+
+
+def _add_grow(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--grow", type=_grow_pixels, default=0, metavar="PIXELS",
+                        help="fill the pixels within this distance of the mask too (an object's soft edge and "
+                             "shadow); default 0")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sneaky", description="Remove unwanted objects from photos.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -137,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="output file; its extension picks the format")
     p.add_argument("--engine", default="pconv", choices=["pconv", "telea", "ns"])
     p.add_argument("--weights", help="a PConv safetensors file instead of the shipped weights")
+    _add_grow(p)
     p.set_defaults(func=cmd_inpaint)
 
     p = sub.add_parser("up", help="run the whole service on this machine (Redis, API, one worker)")
@@ -155,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", action="store_true", help="wait for the result and download it")
     p.add_argument("-o", "--output", help="where --wait writes the result (default: PHOTO.clean.EXT)")
     p.add_argument("--timeout", type=float, default=3600, help="seconds --wait waits at most")
+    _add_grow(p)
     p.set_defaults(func=cmd_submit)
 
     p = sub.add_parser("batch", help="clean a folder of photos through an API (resumable)")
@@ -167,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=4, help="parallel uploads and downloads")
     p.add_argument("--engine", choices=["pconv", "telea", "ns"])
     p.add_argument("--priority", default="bulk", choices=["interactive", "bulk"])
+    _add_grow(p)
     p.set_defaults(func=cmd_batch)
 
     p = sub.add_parser("keys", help="API keys (stored hashed in Redis), one tenant each")

@@ -41,6 +41,7 @@ class Job:
     id: str
     status: str
     engine: str | None = None
+    grow: int = 0
     priority: str | None = None
     attempts: int = 0
     batch_id: str | None = None
@@ -71,6 +72,7 @@ class Batch:
     job_ids: list[str] = field(default_factory=list)
     created_at: str | None = None
     finished_at: str | None = None
+    grow: int = 0
 
     @classmethod
     def from_dict(cls, d: dict) -> "Batch":
@@ -135,10 +137,11 @@ class SneakyClient:
     # -- jobs -------------------------------------------------------------------------
 
     def submit(self, image: Source, mask: Source, engine: str | None = None, priority: str = "interactive",
-               metadata: dict | None = None, webhook_url: str | None = None) -> Job:
+               metadata: dict | None = None, webhook_url: str | None = None, grow: int = 0) -> Job:
+        """``grow``: fill the pixels within that many of the mask too (a painted object's edge and shadow)."""
         import json
 
-        data: dict[str, Any] = {"priority": priority}
+        data: dict[str, Any] = {"priority": priority, "grow": str(grow)}
         if engine:
             data["engine"] = engine
         if metadata is not None:
@@ -212,10 +215,10 @@ class SneakyClient:
                      headers=slot.get("headers") or {})
 
     def batch(self, items: list[dict], mask_key: str | None = None, engine: str | None = None,
-              priority: str = "bulk", webhook_url: str | None = None) -> Batch:
+              priority: str = "bulk", webhook_url: str | None = None, grow: int = 0) -> Batch:
         """Many jobs at once from uploaded keys: ``items`` of ``{"image_key", "mask_key"?, "metadata"?}``,
         or one shared ``mask_key``."""
-        body: dict[str, Any] = {"items": items, "priority": priority}
+        body: dict[str, Any] = {"items": items, "priority": priority, "grow": grow}
         for name, value in (("mask_key", mask_key), ("engine", engine), ("webhook_url", webhook_url)):
             if value:
                 body[name] = value

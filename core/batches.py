@@ -88,4 +88,5 @@ class BatchStore:
             "finished_at": max(stamps) if done and stamps else None,
             "priority": batch.get("priority"),
             "engine": batch.get("engine"),
+            "grow": int(batch.get("grow") or 0),
         }

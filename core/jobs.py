@@ -193,6 +193,7 @@ def decode(raw: dict) -> dict | None:
     for name in JSON_FIELDS:
         job[name] = json.loads(job[name]) if job.get(name) else None
     job["attempts"] = int(job.get("attempts") or 0)
+    job["grow"] = int(job.get("grow") or 0)
     return job
 
 
@@ -205,6 +206,7 @@ def public_view(job: dict, result_url: str | None = None) -> dict:
         "id": job["id"],
         "status": job["status"],
         "engine": job.get("engine"),
+        "grow": job.get("grow", 0),
         "priority": job.get("priority"),
         "created_at": job.get("created_at") or None,
         "started_at": job.get("started_at") or None,
@@ -230,12 +232,14 @@ def stored_keys(job: dict) -> list[str]:
 
 
 def new_job(tenant: str, image_key: str, mask_key: str, input_info: dict, engine: str, priority: str,
-            metadata: dict | None = None, webhook_url: str | None = None, mask_shared: bool = False) -> dict:
+            metadata: dict | None = None, webhook_url: str | None = None, mask_shared: bool = False,
+            grow: int = 0) -> dict:
     """A queued job record, as single submissions and batches both create them."""
     return {
         "id": new_job_id(),
         "tenant": tenant,
         "engine": engine,
+        "grow": str(grow),
         "priority": priority,
         "metadata": metadata or {},
         "input": input_info,

@@ -93,6 +93,26 @@ def mask_to_hole(mask: Image.Image) -> np.ndarray:
     return hole
 
 
+MAX_GROW = 64
+
+
+def grow_hole(hole: np.ndarray, pixels: int) -> np.ndarray:
+    """The hole dilated by ``pixels`` (a disc): a painted object's soft edge and shadow, just outside the
+    strokes, are filled too instead of bleeding back into the fill. Only the hole's bounding box (and the
+    margin) is worked on, so a small hole in a huge photo stays cheap."""
+    if pixels <= 0 or not hole.any():
+        return hole
+    import cv2  # here: the API imports this module for header checks and never grows a hole
+
+    rows, cols = np.flatnonzero(hole.any(1)), np.flatnonzero(hole.any(0))
+    y0, y1 = max(0, rows[0] - pixels), min(hole.shape[0], rows[-1] + pixels + 1)
+    x0, x1 = max(0, cols[0] - pixels), min(hole.shape[1], cols[-1] + pixels + 1)
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pixels + 1, 2 * pixels + 1))
+    grown = hole.copy()
+    grown[y0:y1, x0:x1] = cv2.dilate(hole[y0:y1, x0:x1].view(np.uint8), disc).view(bool)
+    return grown
+
+
 def check_mask_size(image_size: tuple[int, int], mask_size: tuple[int, int]) -> None:
     if image_size != mask_size:
         raise MaskSizeMismatch(

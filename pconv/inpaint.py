@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 
 from . import ENGINES
-from .images import check_mask_size, mask_to_hole, output_mode, upright
+from .images import check_mask_size, grow_hole, mask_to_hole, output_mode, upright
 from .model import PConvUNet, fold_batchnorm
 from .regions import Box, hole_boxes, plan_regions
 from .weights import DEFAULT_WEIGHTS, load_model, random_model
@@ -215,13 +215,14 @@ class Inpainter:
 
     # -- photos ---------------------------------------------------------------------------
 
-    def inpaint(self, image: Image.Image, mask: Image.Image) -> Image.Image:
+    def inpaint(self, image: Image.Image, mask: Image.Image, grow: int = 0) -> Image.Image:
         """The photo with its holes filled: upright (EXIF orientation applied), in the input's
         mode (RGB, RGBA with its alpha, L, LA, CMYK; other modes as RGB or RGBA), ICC profile
-        kept, every pixel outside the hole identical to the upright input's."""
+        kept, every pixel outside the hole identical to the upright input's. ``grow``: the hole
+        is first dilated by that many pixels (``grow_hole``)."""
         image, mask = upright(image), upright(mask)
         check_mask_size(image.size, mask.size)
-        hole = mask_to_hole(mask)
+        hole = grow_hole(mask_to_hole(mask), grow)
         return self.inpaint_hole(image, hole)
 
     def inpaint_hole(self, image: Image.Image, hole: np.ndarray) -> Image.Image:

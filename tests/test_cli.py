@@ -98,3 +98,14 @@ def test_rgba_to_jpeg_is_refused_clearly(files):
     res = run(rgba, "--mask", mask, "-o", tmp / "o.jpg", "--engine", "telea")
     assert res.returncode != 0 and "JPEG cannot hold a RGBA image" in res.stderr
     assert not (tmp / "o.jpg").exists()
+
+
+def test_grow_option(files):
+    photo, mask, tmp = files
+    res = run(photo, "--mask", mask, "-o", tmp / "grown.png", "--engine", "telea", "--grow", "4")
+    assert res.returncode == 0, res.stderr
+    before, after = np.asarray(Image.open(photo)), np.asarray(Image.open(tmp / "grown.png"))
+    changed = (before != after).any(-1)
+    assert changed[16:20, 34:46].any() and not changed[:15].any()  # above the mask, within 4 px and beyond
+    bad = run(photo, "--mask", mask, "-o", tmp / "x.png", "--grow", "100")
+    assert bad.returncode != 0 and "between 0 and 64" in bad.stderr

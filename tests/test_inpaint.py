@@ -379,3 +379,38 @@ def test_flip_average_is_the_mean_of_the_photo_and_its_mirror(tiny_weights):
     both = averaged.fill_batch(images, holes).astype(float)
     assert np.abs(both - (plain + mirrored) / 2).max() <= 1  # rounding of the two halves
     assert (both[~holes] == images[~holes]).all()
+
+
+def test_grow_hole_is_a_disc_dilation_of_the_hole_alone():
+    from pconv.images import grow_hole
+
+    hole = np.zeros((300, 400), bool)
+    hole[150, 200] = True
+    grown = grow_hole(hole, 5)
+    ys, xs = np.nonzero(grown)
+    distance = np.hypot(ys - 150, xs - 200)
+    assert distance.max() <= 5.5 and grown[150, 195] and grown[145, 200] and not grown[145, 195]  # a disc
+    assert grow_hole(hole, 0) is hole and not grow_hole(np.zeros((4, 4), bool), 3).any()
+    edge = np.zeros((50, 60), bool)
+    edge[0:3, 55:60] = True  # at the photo's corner: the margin is clipped, not wrapped
+    grown = grow_hole(edge, 4)
+    assert grown[0:7, 55:60].all() and grown[0:3, 51:60].all() and not grown[7:, :].any() and not grown[:, :51].any()
+
+
+@pytest.mark.parametrize("engine", ["telea", "pconv"])
+def test_inpaint_grow_fills_the_margin_and_keeps_the_rest(engine, pconv_inpainter):
+    inpainter = pconv_inpainter if engine == "pconv" else Inpainter.load(engine)
+    image = photo(120, 90)
+    mask = rect_mask(120, 90, (40, 30, 70, 60))
+    painted = mask_to_hole(mask)
+    result = np.asarray(inpainter.inpaint(image, mask, grow=6))
+    before = np.asarray(image)
+    changed = (before != result).any(-1)
+    near = np.zeros_like(painted)
+    near[24:66, 34:76] = True  # within 6 px of the rectangle, corners rounded off
+    assert not changed[~near].any()
+    margin = near & ~painted
+    margin[24:30, 34:40] = margin[24:30, 70:76] = margin[60:66, 34:40] = margin[60:66, 70:76] = False
+    assert changed[margin].mean() > 0.8
+    plain = np.asarray(inpainter.inpaint(image, mask))
+    assert not (before != plain).any(-1)[~painted].any()  # grow defaults to 0: only the painted pixels

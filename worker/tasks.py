@@ -21,7 +21,7 @@ from core.photos import ACCEPTED_FORMATS, EXTENSIONS
 from core.retry import retrying
 from core.storage import ObjectMissing, StorageUnavailable
 from core.webhooks import WebhookRefused, check_webhook_url
-from pconv.images import InpaintError, check_mask_size, encode, mask_to_hole, upright
+from pconv.images import InpaintError, check_mask_size, encode, grow_hole, mask_to_hole, upright
 
 from . import engines
 
@@ -122,6 +122,7 @@ def _load(services, job_id: str) -> Work:
         image_bytes = retrying(lambda: services.storage.get(w.job["image_key"]), f"job {job_id}: read photo")
         mask_bytes = retrying(lambda: services.storage.get(w.job["mask_key"]), f"job {job_id}: read mask")
         photo, mask_size, hole, w.fmt = _open_inputs(image_bytes, mask_bytes, services.settings.max_pixels)
+        hole = grow_hole(hole, w.job.get("grow", 0))
         w.hole_ratio = float(np.count_nonzero(hole)) / hole.size
         # plan the crops, then let the full-size hole go before the photo is decoded
         w.plan = engines.get(w.job["engine"]).plan(hole)

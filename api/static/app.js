@@ -286,6 +286,7 @@ $("submit").addEventListener("click", async () => {
     form.append("image", state.file, state.file.name || `${state.name}.png`);
     form.append("mask", await maskBlob(), "mask.png");
     form.append("engine", $("engine").value);
+    form.append("grow", String(Math.max(0, Math.min(64, Math.round(Number($("grow").value) || 0)))));
     say("Uploading…");
     let job = await (await api("v1/jobs", { method: "POST", body: form })).json();
     stage.dataset.jobId = job.id;

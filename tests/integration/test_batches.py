@@ -81,6 +81,21 @@ def test_batch_with_a_shared_mask_and_csv_manifest(client, stack):
     assert wait_batch(client, again.id).counts["succeeded"] == 1
 
 
+def test_batch_with_grow_fills_the_margin_of_every_photo(client):
+    images = photos(4, seed=200)
+    mask, hole = mask_for(48, 40, (20, 15, 30, 25))
+    image_keys = client.upload(images)
+    [mask_key] = client.upload([mask])
+    batch = client.batch([{"image_key": k} for k in image_keys], mask_key=mask_key, grow=2)
+    assert batch.grow == 2
+    wait_batch(client, batch.id)
+    grown = np.zeros_like(hole)
+    grown[13:27, 18:32] = True  # the 10×10 square and 2 px around it (corners included: a superset)
+    check_results(client, client.manifest(batch.id), images, [grown] * 4)
+    jobs = list(client.jobs(batch_id=batch.id))
+    assert {j.grow for j in jobs} == {2} and all(j.input["hole_ratio"] > hole.mean() for j in jobs)
+
+
 def test_batch_with_invalid_items_is_refused_whole(client, stack):
     good = client.upload(photos(3))
     masks = client.upload([mask_for(48, 40)[0], mask_for(48, 40)[0], mask_for(40, 48)[0]])

@@ -117,6 +117,30 @@ def test_webp_and_engine_choice(stack):
     assert job["engine"] == "ns" and result.format == "WEBP"
 
 
+def test_grow_fills_a_margin_around_the_mask_and_nothing_beyond(stack):
+    image = photo(96, 64)
+    mask, hole = mask_for(96, 64, (30, 20, 50, 40))
+    job, result = run_job(stack, png_bytes(image), mask, grow="3")
+    assert job["grow"] == 3
+    # 20×20 grown by a disc of 3: four 20×3 sides and a disc's worth of rounded corners
+    assert job["input"]["hole_ratio"] == pytest.approx((20 * 20 + 4 * 20 * 3 + 3.14 * 9) / (96 * 64), abs=0.002)
+    before, after = np.asarray(image), np.asarray(result)
+    changed = (before != after).any(-1)
+    ring = np.zeros_like(hole)
+    ring[17:43, 27:53] = True
+    ring &= ~hole
+    assert changed[ring].mean() > 0.8  # the margin is filled, not kept
+    outside = np.ones_like(hole)
+    outside[16:44, 26:54] = False
+    assert not changed[outside].any()
+
+
+@pytest.mark.parametrize("grow", ["-1", "65", "lots"])
+def test_grow_out_of_range_is_refused(stack, grow):
+    r = submit(stack, png_bytes(photo(40, 30)), mask_for(40, 30)[0], grow=grow)
+    assert r.status_code == 422 and r.json()["code"] == "invalid_field" and "grow" in r.text
+
+
 def test_empty_mask_returns_photo_unchanged(stack):
     image = photo(50, 40)
     job, result = run_job(stack, png_bytes(image), png_bytes(Image.new("L", (50, 40), 0)))

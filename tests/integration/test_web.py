@@ -11,6 +11,8 @@ import pytest
 import requests
 from PIL import Image
 
+from pconv.images import grow_hole
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "web"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -90,7 +92,11 @@ def test_paint_submit_compare(stack, browser, photo_png):
     original = np.asarray(Image.open(photo_png))
     assert result.shape == original.shape
     changed = (result != original).any(axis=2)
-    assert changed.any() and not (changed & ~hole).any()  # different inside the stroke only
+    job = requests.get(f"{stack.api_url}/v1/jobs/{job_id}", timeout=30).json()
+    assert job["grow"] == 4  # the page's default edge around the strokes
+    grown = grow_hole(hole, job["grow"])
+    assert not (changed & ~grown).any()  # different inside the stroke and its edge only
+    assert (changed & hole).any() and (changed & grown & ~hole).any()
     assert "Done in" in page.locator("#status").text_content()
     download = page.get_attribute("#download", "download")
     assert download == "street-clean.png"
