@@ -3,9 +3,7 @@
 import json
 
 import numpy as np
-import pytest
 import torch
-from PIL import Image
 
 from pconv.train import main as train_main
 from pconv.weights import load_model, read_metadata
