@@ -11,9 +11,12 @@
 #                                                      # the ones it started from on .gpu/eval at native size.
 #                                                      # $OUT/run holds model.safetensors, log.jsonl, args.json,
 #                                                      # eval.json, eval-start.json and train.log (the model
-#                                                      # in float16: files over 16 MiB do not come back)
+#                                                      # in float16: files over 16 MiB do not come back, so a
+#                                                      # larger model comes back in SPLIT_BYTES parts:
+#                                                      # `cat model.safetensors.part-* > model.safetensors`)
 #
 # The weights to continue from travel as the tracked file (INIT, default the shipped one): no second copy.
+# INIT=none WIDTH=1.0 trains the paper's full width from scratch instead (the comparison the budget may allow).
 # The GPU machine has no network; its image has torch, cv2, safetensors, tqdm, Pillow and scikit-image.
 # Environment: GPU_DIR (default .gpu), OUT, PYTHON, DEVICE (default cuda; bf16 autocast only there), INIT,
 # FINETUNE_MINUTES, EVAL_PHOTOS and TRAIN_ARGS (appended to pconv.train's arguments, so they override) let
@@ -63,11 +66,13 @@ run)
     out=${OUT:-$gpu/out}
     device=${DEVICE:-cuda}
     init=${INIT:-pconv/weights/pconv.safetensors}
+    width=${WIDTH:-0.5}
     photos=$(mktemp -d)
     trap 'rm -rf "$photos"' EXIT
     mkdir -p "$out/run"
     tar -C "$photos" -xf "$gpu/photos.tar"
     extra=()
+    [ "$init" != none ] && extra+=(--init "$init")
     if [ "$device" = cuda ]; then
         nvidia-smi --query-gpu=name,memory.total --format=csv
         # loader processes hand batches over in shared memory: make sure a small /dev/shm cannot stall them
@@ -78,16 +83,23 @@ run)
     # shellcheck disable=SC2206  # TRAIN_ARGS is split into words on purpose
     extra+=(${TRAIN_ARGS:-})
     workers=$(( $(nproc) > 2 ? $(nproc) - 2 : 1 ))
-    "$python" -m pconv.train --data "$photos/photos" --out "$out/run" --device "$device" --init "$init" \
-        --batch 64 --workers "$workers" --width 0.5 --steps 10000000 --w-gradient 2 \
+    "$python" -m pconv.train --data "$photos/photos" --out "$out/run" --device "$device" \
+        --batch 64 --workers "$workers" --width "$width" --steps 10000000 --w-gradient 2 \
         --max-minutes "$minutes" --finetune-minutes "${FINETUNE_MINUTES:-2}" --checkpoint-minutes 2 \
         --half-model --log-every 50 "${extra[@]}" 2>&1 | tee "$out/run/train.log" | grep -v '^\s*$' | tail -n 40
     rm -f "$out/run/checkpoint.pt" "$out/run/checkpoint.pt.tmp"  # too big to come back; the model does
     for weights in "$out/run/model.safetensors" "$init"; do
+        [ "$weights" = none ] && continue
         name=eval.json; [ "$weights" = "$init" ] && name=eval-start.json
         "$python" -m pconv.evaluate --photos "$gpu/eval" --weights "$weights" --engines pconv --crop 0 \
-            --json "$out/run/$name" 2>&1 | grep -v '^\s*$' | tail -n 9
+            --json "$out/run/$name" 2>&1 | grep -v '^\s*$' | tail -n 12
     done
+    split_bytes=${SPLIT_BYTES:-15728640}
+    if [ "$(stat -c %s "$out/run/model.safetensors")" -gt "$split_bytes" ]; then
+        split -b "$split_bytes" -d "$out/run/model.safetensors" "$out/run/model.safetensors.part-"
+        rm "$out/run/model.safetensors"
+    fi
+    ls -l "$out/run"
     ;;
 *) echo "usage: $0 pack [PHOTOS_DIR] [EVAL_DIR] | run [MINUTES]" >&2; exit 2 ;;
 esac

@@ -50,7 +50,7 @@ def test_gpu_script_packs_trains_and_evaluates_on_cpu(photos, tiny_weights, tmp_
         assert f.get_tensor("encoder.0.conv.weight").dtype.itemsize == 2  # float16: the full model stays < 16 MiB
     for name in ("eval.json", "eval-start.json"):
         means = json.loads((run / name).read_text())["means"]["pconv"]
-        assert len(means) == 6 and all(m["hole_psnr"] > 5 for m in means.values())
+        assert len(means) == 6 + 3 and all(m["hole_psnr"] > 5 for m in means.values())  # strokes, objects
     assert [json.loads(line)["step"] for line in (run / "log.jsonl").read_text().splitlines()] == [1, 2, 3]
     assert "stopped at step 3" in (run / "train.log").read_text()
     assert not (run / "checkpoint.pt").exists()  # too big for the trip back
@@ -77,3 +77,23 @@ def test_full_training_pack_travels(tmp_path):
                             capture_output=True, text=True)
     assert packed.returncode == 0, packed.stderr
     print(packed.stdout)
+
+
+def test_gpu_script_trains_from_scratch_and_splits_a_large_model(photos, tmp_path):
+    """INIT=none WIDTH=…: the full-width comparison; a model over SPLIT_BYTES comes back in parts."""
+    env = script_env(tmp_path, INIT="none", WIDTH="0.125", SPLIT_BYTES="500000",
+                     TRAIN_ARGS="--size 128 --batch 2 --workers 0 --steps 2 --threads 1 --log-every 1")
+    assert subprocess.run(["bash", SCRIPT, "pack", str(photos), str(photos)], env=env, cwd=ROOT,
+                          capture_output=True).returncode == 0
+    ran = subprocess.run(["bash", SCRIPT, "run", "5"], env=env, cwd=ROOT, capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    run = tmp_path / "out" / "run"
+    parts = sorted(run.glob("model.safetensors.part-*"))
+    assert len(parts) >= 2 and not (run / "model.safetensors").exists() and not (run / "eval-start.json").exists()
+    joined = tmp_path / "model.safetensors"
+    joined.write_bytes(b"".join(p.read_bytes() for p in parts))
+    meta = read_metadata(joined)
+    assert meta["architecture"]["width"] == 0.125 and "initialised_from" not in meta["training"]
+    assert meta["training"]["steps"] == 2
+    back = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert len(back) <= RETURN_FILES
