@@ -243,8 +243,6 @@ def main(argv=None) -> int:
     p.add_argument("--engines", nargs="+", default=["pconv", "telea", "ns"])
     p.add_argument("--single-pass", action="store_true",
                    help="also evaluate pconv without flip averaging, as the engine 'pconv-1pass'")
-    p.add_argument("--unjoined", action="store_true",
-                   help="also evaluate pconv without joining the fill to its boundary, as 'pconv-unjoined'")
     p.add_argument("--window", type=int, nargs="*", default=[],
                    help="also evaluate pconv with these windows (largest side filled at full resolution), "
                         "as the engines 'pconv-wN'")
@@ -264,8 +262,6 @@ def main(argv=None) -> int:
     engines = {name: Inpainter.load(name, weights=args.weights if name == "pconv" else None) for name in args.engines}
     if args.single_pass:
         engines["pconv-1pass"] = Inpainter.load("pconv", weights=args.weights, flip_average=False)
-    if args.unjoined:
-        engines["pconv-unjoined"] = Inpainter.load("pconv", weights=args.weights, join=False)
     for spec in args.other_weights:
         name, _, weights = spec.partition("=")
         if not weights:

@@ -57,9 +57,6 @@ class PConvFiller:
     the network's errors on the two are partly independent, so the mean is closer to the truth
     (docs/model.md measures it) for twice the compute.
 
-    ``join``: shift each fill by the network's own error just outside the hole, spread smoothly into
-    it (``join_boundary``): the fill meets its surroundings without a step of colour or brightness.
-
     ``window``: the largest crop side filled at full resolution. The network is fully
     convolutional: a large hole filled at full resolution, up to 1024 pixels, scores better SSIM
     than the same hole filled at 512 and upsampled (docs/model.md), for up to 4x the compute and
@@ -69,9 +66,8 @@ class PConvFiller:
     name = "pconv"
 
     def __init__(self, model: PConvUNet, device: str | torch.device | None = None, window: int = DEFAULT_WINDOW,
-                 flip_average: bool = True, join: bool = True) -> None:
+                 flip_average: bool = True) -> None:
         self.flip_average = flip_average
-        self.join = join
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = fold_batchnorm(model).to(self.device)  # inference only: BN folded into the convolutions
         self.stride = model.config.stride
@@ -103,39 +99,8 @@ class PConvFiller:
             if self.flip_average:
                 plain, mirrored = pred.float().chunk(2)
                 pred = (plain + mirrored.flip(-1)) / 2
-                image, valid = image.chunk(2)[0], valid.chunk(2)[0]
-            if self.join:
-                pred = join_boundary(pred.float(), image, valid)
             pred = pred.float().clamp_(0, 1).mul_(255).round_().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
         return np.where(holes[..., None], pred, images)
-
-
-def join_boundary(pred: torch.Tensor, image: torch.Tensor, valid: torch.Tensor, ring: int = 3) -> torch.Tensor:
-    """``pred`` with its hole shifted by the residual (image − pred) measured on the valid pixels within
-    ``ring`` of the hole, interpolated into the hole by pull-push (averages over a pyramid, each level
-    filling what the finer one has no measurement for). The network predicts every pixel; where it
-    is wrong just outside the hole, it is wrong by about as much just inside: a lighter or greyer
-    patch (the "ghost") and a visible outline. Pixels far inside get the mean residual of the
-    surrounding ring; outside the hole nothing changes. N×3×H×W and N×1×H×W tensors in [0, 1]."""
-    hole = 1 - valid
-    weight = torch.nn.functional.max_pool2d(hole, 2 * ring + 1, stride=1, padding=ring) * valid
-    residual = (image - pred) * weight
-    levels = [(residual, weight)]
-    while min(residual.shape[-2:]) > 1:
-        residual = torch.nn.functional.avg_pool2d(residual, 2, ceil_mode=True)
-        weight = torch.nn.functional.avg_pool2d(weight, 2, ceil_mode=True)
-        levels.append((residual, weight))
-    estimate = None
-    for residual, weight in reversed(levels):
-        measured = residual / weight.clamp_min(1e-6)
-        if estimate is None:
-            estimate = measured
-            continue
-        coarse = torch.nn.functional.interpolate(estimate, size=residual.shape[-2:], mode="bilinear",
-                                                 align_corners=False)
-        trust = (weight * 4).clamp_(max=1)  # a cell a quarter covered by the ring speaks for itself
-        estimate = trust * measured + (1 - trust) * coarse
-    return pred + estimate * hole
 
 
 class OpenCVFiller:
@@ -231,11 +196,10 @@ class Inpainter:
         allow_random: bool = False,
         flip_average: bool = True,
         window: int = DEFAULT_WINDOW,
-        join: bool = True,
     ) -> "Inpainter":
         """``weights`` defaults to the shipped file; a missing default file is an error unless
-        ``allow_random`` (then the model is random and says so). ``flip_average``, ``window`` and
-        ``join``: see ``PConvFiller``."""
+        ``allow_random`` (then the model is random and says so). ``flip_average`` and ``window``:
+        see ``PConvFiller``."""
         if engine in ("telea", "ns"):
             return cls(OpenCVFiller(engine))
         if engine != "pconv":
@@ -247,7 +211,7 @@ class Inpainter:
             model = random_model()
         else:
             raise FileNotFoundError(f"no weights at {path}: train some (python -m pconv.train) or pass weights=")
-        return cls(PConvFiller(model, device, flip_average=flip_average, window=window, join=join))
+        return cls(PConvFiller(model, device, flip_average=flip_average, window=window))
 
     # -- photos ---------------------------------------------------------------------------
 

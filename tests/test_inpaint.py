@@ -368,9 +368,7 @@ def test_flip_average_is_the_mean_of_the_photo_and_its_mirror(tiny_weights):
     from pconv.weights import load_model
 
     model = load_model(tiny_weights)
-    # the boundary join is left out: this is about the two halves alone
-    averaged = PConvFiller(model, "cpu", join=False)
-    single = PConvFiller(model, "cpu", flip_average=False, join=False)
+    averaged, single = PConvFiller(model, "cpu"), PConvFiller(model, "cpu", flip_average=False)
     assert averaged.flip_average and averaged.batch_size == single.batch_size // 2  # same work per pass
     rng = np.random.default_rng(3)
     images = rng.integers(0, 256, (2, 128, 128, 3), dtype=np.uint8)
@@ -416,35 +414,3 @@ def test_inpaint_grow_fills_the_margin_and_keeps_the_rest(engine, pconv_inpainte
     assert changed[margin].mean() > 0.8
     plain = np.asarray(inpainter.inpaint(image, mask))
     assert not (before != plain).any(-1)[~painted].any()  # grow defaults to 0: only the painted pixels
-
-
-def test_join_boundary_removes_an_offset_and_touches_nothing_outside():
-    import torch
-
-    from pconv.inpaint import join_boundary
-
-    y, x = torch.meshgrid(torch.linspace(0, 1, 64), torch.linspace(0, 1, 96), indexing="ij")
-    image = torch.stack([x, y, (x + y) / 2]).unsqueeze(0) * 0.8
-    valid = torch.ones(1, 1, 64, 96)
-    valid[..., 20:44, 30:70] = 0
-    hole = valid == 0
-    shifted = image + torch.tensor([0.05, 0.03, -0.04]).view(1, 3, 1, 1)  # a ghost: lighter, shifted colour
-    joined = join_boundary(shifted, image, valid)
-    assert (joined - image).abs().expand(1, 3, 64, 96)[hole.expand(1, 3, 64, 96)].max() < 1e-4
-    assert torch.equal(joined[valid.bool().expand(1, 3, 64, 96)], shifted[valid.bool().expand(1, 3, 64, 96)])
-    # an offset that changes across the boundary is followed, not averaged away
-    tilted = image + 0.1 * x
-    joined = join_boundary(tilted, image, valid)
-    before = (tilted - image).abs()[hole.expand(1, 3, 64, 96)].mean()
-    after = (joined - image).abs()[hole.expand(1, 3, 64, 96)].mean()
-    assert after < before / 5
-
-
-def test_join_is_on_by_default_and_can_be_turned_off(tiny_weights):
-    joined, plain = Inpainter.load("pconv", weights=tiny_weights), Inpainter.load("pconv", weights=tiny_weights,
-                                                                                   join=False)
-    assert joined.filler.join and not plain.filler.join
-    image, mask = photo(80, 60), rect_mask(80, 60, (20, 20, 50, 40))
-    a, b = np.asarray(joined.inpaint(image, mask)), np.asarray(plain.inpaint(image, mask))
-    hole = mask_to_hole(mask)
-    assert not np.array_equal(a, b) and np.array_equal(a[~hole], b[~hole])
