@@ -82,12 +82,23 @@ class Stopper:
         self.requested = True
 
 
-def checkpoint(out: Path, model, optimizer, step: int, images: int, args, losses: dict, phase: str) -> None:
+def hardware(device: torch.device) -> str:
+    """What trained the model, for its metadata: GPU name, or CPU model and threads."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    from .report import machine_description
+
+    return f"{machine_description()}, {torch.get_num_threads()} threads"
+
+
+def checkpoint(out: Path, model, optimizer, step: int, images: int, args, losses: dict, phase: str,
+               minutes: float) -> None:
     state = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "step": step,
         "images": images,
+        "minutes": minutes,
         "torch_rng": torch.get_rng_state(),
     }
     tmp = out / "checkpoint.pt.tmp"
@@ -98,6 +109,8 @@ def checkpoint(out: Path, model, optimizer, step: int, images: int, args, losses
             "steps": step,
             "images_seen": images,
             "data": str(args.data),
+            "hardware": hardware(torch.device(args.device)),
+            "minutes": round(minutes, 1),
             "size": args.size,
             "batch": args.batch,
             "phase": phase,
@@ -115,17 +128,18 @@ def checkpoint(out: Path, model, optimizer, step: int, images: int, args, losses
     save_model(model, out / "model.safetensors", meta, half=args.half_model)
 
 
-def resume(out: Path, model, optimizer, device) -> tuple[int, int]:
-    """Load the run's checkpoint if there is one (model, optimiser, RNG); returns (step, images)."""
+def resume(out: Path, model, optimizer, device) -> tuple[int, int, float]:
+    """Load the run's checkpoint if there is one (model, optimiser, RNG); returns (step, images,
+    minutes trained)."""
     path = out / "checkpoint.pt"
     if not path.exists():
-        return 0, 0
+        return 0, 0, 0.0
     state = torch.load(path, map_location=device, weights_only=True)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["torch_rng"])
     log.info("resumed from %s at step %d (%d images)", path, state["step"], state["images"])
-    return state["step"], state["images"]
+    return state["step"], state["images"], float(state.get("minutes", 0.0))
 
 
 def train(args: argparse.Namespace) -> int:
@@ -144,7 +158,7 @@ def train(args: argparse.Namespace) -> int:
     weights = LossWeights(**{k[2:]: v for k, v in vars(args).items() if k.startswith("w_")})
     criterion = InpaintingLoss(weights, vgg_weights=args.vgg).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    step, images = resume(out, model, optimizer, device)
+    step, images, minutes_before = resume(out, model, optimizer, device)
     if step == 0 and args.init:
         from .weights import load_model
 
@@ -207,11 +221,12 @@ def train(args: argparse.Namespace) -> int:
                                        "minutes": round((now - started) / 60, 3), **values}) + "\n")
             log_file.flush()
         if time.monotonic() - last_ckpt > args.checkpoint_minutes * 60:
-            checkpoint(out, model, optimizer, step, images, args, losses, phase)
+            checkpoint(out, model, optimizer, step, images, args, losses, phase,
+                       minutes_before + (time.monotonic() - started) / 60)
             last_ckpt = time.monotonic()
     bar.close()
     checkpoint(out, model, optimizer, step, images, args, losses,
-               phase or ("finetune" if step >= args.steps else "main"))
+               phase or ("finetune" if step >= args.steps else "main"), minutes_before + (time.monotonic() - started) / 60)
     log.info("stopped at step %d (%d images); model in %s", step, images, out / "model.safetensors")
     return 0
 

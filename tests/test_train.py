@@ -42,7 +42,7 @@ def test_resume_continues_from_the_checkpoint(photos, tmp_path):
     from pconv.train import resume
 
     optimizer = torch.optim.Adam(model.parameters())
-    step, images = resume(out, model, optimizer, torch.device("cpu"))
+    step, images, _ = resume(out, model, optimizer, torch.device("cpu"))
     assert (step, images) == (5, 20)
     assert torch.equal(torch.get_rng_state(), saved["torch_rng"])
     train_main(args(photos, out, 8))  # continues to step 8, does not start over
