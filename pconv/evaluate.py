@@ -45,6 +45,12 @@ class Bucket(NamedTuple):
     def label(self) -> str:
         return f"{self.family} ({self.lo:g}, {self.hi:g}]"
 
+    @classmethod
+    def from_label(cls, label: str) -> "Bucket":
+        family, bounds = label.split(" ", 1)
+        lo, hi = bounds.strip("(]").split(",")
+        return cls(family, float(lo), float(hi))
+
 
 def load_photo(path: Path, crop: int) -> np.ndarray:
     with Image.open(path) as im:
@@ -254,6 +260,8 @@ def main(argv=None) -> int:
     p.add_argument("--masks", nargs="+", default=["strokes", "objects"], choices=sorted(FAMILIES),
                    help="mask families to evaluate")
     p.add_argument("--json", help="write the means here")
+    p.add_argument("--from-json", help="report the means of an earlier run's --json instead of evaluating again "
+                                       "(the grid is still drawn by the engines named)")
     p.add_argument("--plot", help="PNG plot of PSNR and SSIM by bucket")
     p.add_argument("--grid", help="the fixed by-eye grid (PNG, or JPEG by its suffix)")
     p.add_argument("--markdown", help="markdown file whose section for this setting is replaced with the results")
@@ -269,10 +277,15 @@ def main(argv=None) -> int:
         engines[f"pconv-{name}"] = Inpainter.load("pconv", weights=weights)
     for window in args.window:
         engines[f"pconv-w{window}"] = Inpainter.load("pconv", weights=args.weights, window=window)
-    photos = list_eval_photos(args.photos, args.limit)
-    means = evaluate(photos, engines, args.crop, args.seed, tuple(args.masks))
-    where = f"{len(photos)} photos of {args.photos}, " + (f"{args.crop}×{args.crop} centre crops" if args.crop else
-                                                          "native size")
+    if args.from_json:
+        earlier = json.loads(Path(args.from_json).read_text())
+        means = {n: {Bucket.from_label(b): v for b, v in by.items()} for n, by in earlier["means"].items()}
+        where = earlier["where"]
+    else:
+        photos = list_eval_photos(args.photos, args.limit)
+        means = evaluate(photos, engines, args.crop, args.seed, tuple(args.masks))
+        where = f"{len(photos)} photos of {args.photos}, " + (f"{args.crop}×{args.crop} centre crops" if args.crop
+                                                              else "native size")
     print(f"\n{where}, seed {args.seed}\n")
     print(table(means))
     print()
