@@ -33,7 +33,10 @@ VARIANTS = {
                                "the same, another seed: run-to-run noise"),
     "gradient": (["--w-gradient", "2"], "+ 2 × image-gradient L1 on the dilated hole"),
     "random-vgg": (["--vgg", "random"], "+ perceptual 0.05 and style 120 on fixed random VGG16 features"),
+    "gradient+adversarial": (["--w-gradient", "2", "--w-adversarial", "0.01"],
+                             "+ 2 × image-gradient L1 and 0.01 × PatchGAN hinge (pconv.adversarial)"),
 }
+DEFAULT_VARIANTS = [n for n in VARIANTS if n != "gradient+adversarial"]  # the loss table of docs/model.md
 SAME_TIME = {"random-vgg"}  # trained for the cheap variants' wall time, not their steps
 SUMMARY = ("hole_psnr", "psnr", "ssim", "hole_l1")
 
@@ -50,7 +53,7 @@ def train_variant(name: str, args, minutes: float | None) -> None:
     command = [sys.executable, "-m", "pconv.train", "--data", args.data, "--out", str(out),
                "--size", str(args.size), "--batch", str(args.batch), "--layers", str(args.layers),
                "--width", str(args.width), "--threads", str(args.threads), "--workers", "1",
-               "--checkpoint-minutes", "5", *limit, *seed, *extra]
+               "--checkpoint-minutes", "5", *limit, *seed, *(["--init", args.init] if args.init else []), *extra]
     started = time.monotonic()
     subprocess.run(command, check=True)
     record = out / "ablation.json"
@@ -143,7 +146,8 @@ def main(argv=None) -> int:
     p.add_argument("--data", required=True, help="training photos")
     p.add_argument("--photos", required=True, help="evaluation photos")
     p.add_argument("--runs", required=True, type=Path, help="one run directory per variant goes here")
-    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS, choices=list(VARIANTS))
+    p.add_argument("--init", help="every variant continues from this model file (same start), instead of from scratch")
     p.add_argument("--steps", type=int, default=600)
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--batch", type=int, default=8)
@@ -151,6 +155,7 @@ def main(argv=None) -> int:
     p.add_argument("--width", type=float, default=0.5)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--limit", type=int, default=40, help="evaluation photos, spread over the folder")
+    p.add_argument("--title", default="Loss ablation", help="the markdown section (and plot) it writes")
     p.add_argument("--plot", type=Path)
     p.add_argument("--markdown", type=Path)
     args = p.parse_args(argv)
@@ -171,12 +176,13 @@ def main(argv=None) -> int:
             train_variant(name, args, left)
     results = {name: evaluate_variant(name, args, photos) for name in args.variants}
     classical = evaluate_classical(args, photos)
-    where = (f"{args.width:g}-width {args.layers}-layer UNet from scratch, {args.steps} steps of batch {args.batch} at "
+    start = f"continuing {Path(args.init).name}" if args.init else "from scratch"
+    where = (f"{args.width:g}-width {args.layers}-layer UNet {start}, {args.steps} steps of batch {args.batch} at "
              f"{args.size}×{args.size}; evaluated on {len(photos)} photos at 256×256 crops")
     text = table(results, classical)
     print(f"\n{where}\n\n{text}")
     if args.plot:
-        plot(results, classical, args.plot, "Loss ablation")
+        plot(results, classical, args.plot, args.title)
     if args.markdown:
         from .report import machine_description, write_section
 
@@ -184,7 +190,7 @@ def main(argv=None) -> int:
                 "(whole-image PSNR and SSIM, hole PSNR and L1); `min` is the wall time of training.", "", text]
         if args.plot:
             body += ["", f"![loss ablation]({args.plot.resolve().relative_to(args.markdown.resolve().parent)})"]
-        write_section(args.markdown, "Loss ablation", "\n".join(body),
+        write_section(args.markdown, args.title, "\n".join(body),
                       "python -m pconv.ablation " + " ".join(argv or sys.argv[1:]), document="The PConv model")
     return 0
 

@@ -26,7 +26,8 @@ VGG_POOL_ENDS = (5, 10, 17)
 
 @dataclass(frozen=True)
 class LossWeights:
-    """The paper's weights; ``multiscale``, ``ssim`` and ``gradient`` are ours, for training without VGG."""
+    """The paper's weights; ``multiscale``, ``ssim`` and ``gradient`` are ours, for training without VGG;
+    ``adversarial`` weighs the PatchGAN term (``pconv.adversarial``), which the trainer adds."""
 
     valid: float = 1.0
     hole: float = 6.0
@@ -36,6 +37,7 @@ class LossWeights:
     multiscale: float = 0.0
     ssim: float = 0.0
     gradient: float = 0.0
+    adversarial: float = 0.0
 
 
 def hole_loss(out: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:

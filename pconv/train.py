@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from .adversarial import Adversary
 from .data import PhotoHoles, as_float, list_photos
 from .losses import RANDOM_VGG, InpaintingLoss, LossWeights
 from .model import PConvUNet, PConvUNetConfig
@@ -92,7 +93,7 @@ def hardware(device: torch.device) -> str:
 
 
 def checkpoint(out: Path, model, optimizer, step: int, images: int, args, losses: dict, phase: str,
-               minutes: float) -> None:
+               minutes: float, adversary: Adversary | None = None) -> None:
     state = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
@@ -101,6 +102,8 @@ def checkpoint(out: Path, model, optimizer, step: int, images: int, args, losses
         "minutes": minutes,
         "torch_rng": torch.get_rng_state(),
     }
+    if adversary is not None:
+        state["adversary"] = adversary.state_dict()
     tmp = out / "checkpoint.pt.tmp"
     torch.save(state, tmp)
     tmp.replace(out / "checkpoint.pt")  # never leave a half-written checkpoint
@@ -128,7 +131,7 @@ def checkpoint(out: Path, model, optimizer, step: int, images: int, args, losses
     save_model(model, out / "model.safetensors", meta, half=args.half_model)
 
 
-def resume(out: Path, model, optimizer, device) -> tuple[int, int, float]:
+def resume(out: Path, model, optimizer, device, adversary: Adversary | None = None) -> tuple[int, int, float]:
     """Load the run's checkpoint if there is one (model, optimiser, RNG); returns (step, images,
     minutes trained)."""
     path = out / "checkpoint.pt"
@@ -138,6 +141,8 @@ def resume(out: Path, model, optimizer, device) -> tuple[int, int, float]:
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["torch_rng"])
+    if adversary is not None and "adversary" in state:  # a run that turns the term on later starts a fresh judge
+        adversary.load_state_dict(state["adversary"])
     log.info("resumed from %s at step %d (%d images)", path, state["step"], state["images"])
     return state["step"], state["images"], float(state.get("minutes", 0.0))
 
@@ -158,7 +163,8 @@ def train(args: argparse.Namespace) -> int:
     weights = LossWeights(**{k[2:]: v for k, v in vars(args).items() if k.startswith("w_")})
     criterion = InpaintingLoss(weights, vgg_weights=args.vgg).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    step, images, minutes_before = resume(out, model, optimizer, device)
+    adversary = Adversary(device, lr=args.lr) if weights.adversarial else None
+    step, images, minutes_before = resume(out, model, optimizer, device, adversary)
     if step == 0 and args.init:
         from .weights import load_model
 
@@ -204,9 +210,16 @@ def train(args: argparse.Namespace) -> int:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp):
             out_img = model.fill(image, valid)
         loss, losses = criterion(out_img.float(), image, valid)
+        if adversary is not None:
+            composite = valid * image + (1 - valid) * out_img.float()
+            losses["adversarial"] = adversary.generator_loss(composite, valid)
+            loss = loss + weights.adversarial * losses["adversarial"]
+            losses["adversarial"] = losses["adversarial"].detach()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if adversary is not None:
+            losses["discriminator"] = adversary.discriminator_step(image, composite, valid)
         step += 1
         images += image.shape[0]
         bar.update(1)
@@ -222,11 +235,12 @@ def train(args: argparse.Namespace) -> int:
             log_file.flush()
         if time.monotonic() - last_ckpt > args.checkpoint_minutes * 60:
             checkpoint(out, model, optimizer, step, images, args, losses, phase,
-                       minutes_before + (time.monotonic() - started) / 60)
+                       minutes_before + (time.monotonic() - started) / 60, adversary)
             last_ckpt = time.monotonic()
     bar.close()
     checkpoint(out, model, optimizer, step, images, args, losses,
-               phase or ("finetune" if step >= args.steps else "main"), minutes_before + (time.monotonic() - started) / 60)
+               phase or ("finetune" if step >= args.steps else "main"), minutes_before + (time.monotonic() - started) / 60,
+               adversary)
     log.info("stopped at step %d (%d images); model in %s", step, images, out / "model.safetensors")
     return 0
 

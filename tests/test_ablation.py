@@ -28,3 +28,23 @@ def test_ablation_trains_evaluates_and_resumes(photos, tmp_path, capsys):
     assert ablation_main(argv) == 0  # nothing left to train or evaluate
     assert {p: p.stat().st_mtime_ns for p in runs.rglob("model.safetensors")} == trained
     assert capsys.readouterr().out.count("| l1:") == 1
+
+
+def test_ablation_continues_every_variant_from_the_same_weights(photos, tmp_path, tiny_weights, capsys):
+    folder = tmp_path / "eval"
+    folder.mkdir()
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (260, 300, 3), dtype=np.uint8)).save(folder / "e.png")
+    runs, doc = tmp_path / "runs", tmp_path / "model.md"
+    argv = ["--data", str(photos), "--photos", str(folder), "--runs", str(runs), "--init", str(tiny_weights),
+            "--variants", "gradient", "gradient+adversarial", "--steps", "2", "--size", "128", "--layers", "7",
+            "--width", "0.125", "--batch", "2", "--markdown", str(doc), "--title", "Adversarial ablation"]
+    assert ablation_main(argv) == 0
+    from pconv.weights import read_metadata
+
+    for name in ("gradient", "gradient-adversarial"):
+        training = read_metadata(runs / name / "model.safetensors")["training"]
+        assert training["initialised_from"]["file"] == "tiny.safetensors" and training["steps"] == 2
+    assert read_metadata(runs / "gradient-adversarial" / "model.safetensors")["training"]["loss_weights"][
+        "adversarial"] == 0.01
+    text = doc.read_text()
+    assert "## Adversarial ablation" in text and "continuing tiny.safetensors" in text
