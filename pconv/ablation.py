@@ -50,6 +50,8 @@ def train_variant(name: str, args, minutes: float | None) -> None:
     extra, _ = VARIANTS[name]
     seed = [] if "--seed" in extra else ["--seed", "0"]
     limit = ["--steps", "1000000", "--max-minutes", f"{minutes:.2f}"] if minutes else ["--steps", str(args.steps)]
+    if args.finetune:  # continued weights keep their BatchNorm statistics: the paper's second phase
+        limit = ["--steps", "0", "--finetune-steps", str(args.steps)]
     command = [sys.executable, "-m", "pconv.train", "--data", args.data, "--out", str(out),
                "--size", str(args.size), "--batch", str(args.batch), "--layers", str(args.layers),
                "--width", str(args.width), "--threads", str(args.threads), "--workers", "1",
@@ -148,6 +150,7 @@ def main(argv=None) -> int:
     p.add_argument("--runs", required=True, type=Path, help="one run directory per variant goes here")
     p.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS, choices=list(VARIANTS))
     p.add_argument("--init", help="every variant continues from this model file (same start), instead of from scratch")
+    p.add_argument("--finetune", action="store_true", help="train in the fine-tuning phase (encoder BatchNorm frozen)")
     p.add_argument("--steps", type=int, default=600)
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--batch", type=int, default=8)
@@ -177,6 +180,7 @@ def main(argv=None) -> int:
     results = {name: evaluate_variant(name, args, photos) for name in args.variants}
     classical = evaluate_classical(args, photos)
     start = f"continuing {Path(args.init).name}" if args.init else "from scratch"
+    start += " in the fine-tuning phase" if args.finetune else ""
     where = (f"{args.width:g}-width {args.layers}-layer UNet {start}, {args.steps} steps of batch {args.batch} at "
              f"{args.size}×{args.size}; evaluated on {len(photos)} photos at 256×256 crops")
     text = table(results, classical)

@@ -37,13 +37,14 @@ def test_ablation_continues_every_variant_from_the_same_weights(photos, tmp_path
     runs, doc = tmp_path / "runs", tmp_path / "model.md"
     argv = ["--data", str(photos), "--photos", str(folder), "--runs", str(runs), "--init", str(tiny_weights),
             "--variants", "gradient", "gradient+adversarial", "--steps", "2", "--size", "128", "--layers", "7",
-            "--width", "0.125", "--batch", "2", "--markdown", str(doc), "--title", "Adversarial ablation"]
+            "--width", "0.125", "--batch", "2", "--finetune", "--markdown", str(doc), "--title", "Adversarial ablation"]
     assert ablation_main(argv) == 0
     from pconv.weights import read_metadata
 
     for name in ("gradient", "gradient-adversarial"):
         training = read_metadata(runs / name / "model.safetensors")["training"]
         assert training["initialised_from"]["file"] == "tiny.safetensors" and training["steps"] == 2
+        assert training["phase"] == "finetune"
     assert read_metadata(runs / "gradient-adversarial" / "model.safetensors")["training"]["loss_weights"][
         "adversarial"] == 0.01
     text = doc.read_text()
