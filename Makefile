@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/batching.py --write docs/benchmarks.md
 	$(BIN)/python bench/flip_average.py --write docs/benchmarks.md
 	$(BIN)/python bench/window.py --write docs/benchmarks.md
+	$(BIN)/python bench/bridge.py --write docs/benchmarks.md
 	$(BIN)/python bench/service.py --write docs/benchmarks.md
 	$(BIN)/python bench/huge_photo.py --write docs/benchmarks.md
 

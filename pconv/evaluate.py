@@ -249,6 +249,9 @@ def main(argv=None) -> int:
     p.add_argument("--engines", nargs="+", default=["pconv", "telea", "ns"])
     p.add_argument("--single-pass", action="store_true",
                    help="also evaluate pconv without flip averaging, as the engine 'pconv-1pass'")
+    p.add_argument("--bridge", type=int, nargs="*", default=[],
+                   help="also evaluate pconv with its edge band of these depths refilled by Telea (0: none), "
+                        "as 'pconv-bN'")
     p.add_argument("--window", type=int, nargs="*", default=[],
                    help="also evaluate pconv with these windows (largest side filled at full resolution), "
                         "as the engines 'pconv-wN'")
@@ -275,6 +278,8 @@ def main(argv=None) -> int:
         if not weights:
             p.error(f"--other-weights takes NAME=FILE, not {spec!r}")
         engines[f"pconv-{name}"] = Inpainter.load("pconv", weights=weights)
+    for depth in args.bridge:
+        engines[f"pconv-b{depth}"] = Inpainter.load("pconv", weights=args.weights, bridge=depth)
     for window in args.window:
         engines[f"pconv-w{window}"] = Inpainter.load("pconv", weights=args.weights, window=window)
     if args.from_json:

@@ -29,6 +29,7 @@ from .weights import DEFAULT_WEIGHTS, load_model, random_model
 log = logging.getLogger(__name__)
 
 DEFAULT_WINDOW = 1024  # largest crop side PConv fills at full resolution (docs/model.md measures it)
+DEFAULT_BRIDGE = 5  # pixels of the hole's edge refilled by Telea between photo and fill (docs/model.md measures it)
 
 
 
@@ -57,6 +58,10 @@ class PConvFiller:
     the network's errors on the two are partly independent, so the mean is closer to the truth
     (docs/model.md measures it) for twice the compute.
 
+    ``bridge``: the outer pixels of the hole, this deep, are refilled by Telea from both the photo and
+    the network's fill (``bridge_edge``): the network's fill does not continue the photo's last pixels
+    exactly, and an outline shows; Telea's does. 0 turns it off.
+
     ``window``: the largest crop side filled at full resolution. The network is fully
     convolutional: a large hole filled at full resolution, up to 1024 pixels, scores better SSIM
     than the same hole filled at 512 and upsampled (docs/model.md), for up to 4x the compute and
@@ -66,8 +71,9 @@ class PConvFiller:
     name = "pconv"
 
     def __init__(self, model: PConvUNet, device: str | torch.device | None = None, window: int = DEFAULT_WINDOW,
-                 flip_average: bool = True) -> None:
+                 flip_average: bool = True, bridge: int = DEFAULT_BRIDGE) -> None:
         self.flip_average = flip_average
+        self.bridge = bridge
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = fold_batchnorm(model).to(self.device)  # inference only: BN folded into the convolutions
         self.stride = model.config.stride
@@ -100,7 +106,23 @@ class PConvFiller:
                 plain, mirrored = pred.float().chunk(2)
                 pred = (plain + mirrored.flip(-1)) / 2
             pred = pred.float().clamp_(0, 1).mul_(255).round_().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-        return np.where(holes[..., None], pred, images)
+        filled = np.where(holes[..., None], pred, images)
+        if self.bridge:
+            filled = np.stack([bridge_edge(f, h, self.bridge) for f, h in zip(filled, holes)])
+        return filled
+
+
+def bridge_edge(filled: np.ndarray, hole: np.ndarray, depth: int) -> np.ndarray:
+    """Refill the hole's outer ``depth`` pixels by Telea's fast marching from both sides: the photo
+    outside and the network's fill further in. Telea continues its boundary exactly, the network
+    does not; this band joins the two."""
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * depth + 1, 2 * depth + 1))
+    inner = cv2.erode(hole.view(np.uint8), kernel, borderValue=1)
+    band = hole.view(np.uint8) & (1 - inner)
+    if not band.any():
+        return filled
+    bridged = cv2.inpaint(np.ascontiguousarray(filled), band, 3, cv2.INPAINT_TELEA)
+    return np.where(band[..., None].astype(bool), bridged, filled)
 
 
 class OpenCVFiller:
@@ -196,10 +218,11 @@ class Inpainter:
         allow_random: bool = False,
         flip_average: bool = True,
         window: int = DEFAULT_WINDOW,
+        bridge: int = DEFAULT_BRIDGE,
     ) -> "Inpainter":
         """``weights`` defaults to the shipped file; a missing default file is an error unless
-        ``allow_random`` (then the model is random and says so). ``flip_average`` and ``window``:
-        see ``PConvFiller``."""
+        ``allow_random`` (then the model is random and says so). ``flip_average``, ``window`` and
+        ``bridge``: see ``PConvFiller``."""
         if engine in ("telea", "ns"):
             return cls(OpenCVFiller(engine))
         if engine != "pconv":
@@ -211,7 +234,7 @@ class Inpainter:
             model = random_model()
         else:
             raise FileNotFoundError(f"no weights at {path}: train some (python -m pconv.train) or pass weights=")
-        return cls(PConvFiller(model, device, flip_average=flip_average, window=window))
+        return cls(PConvFiller(model, device, flip_average=flip_average, window=window, bridge=bridge))
 
     # -- photos ---------------------------------------------------------------------------
 

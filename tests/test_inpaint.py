@@ -368,7 +368,9 @@ def test_flip_average_is_the_mean_of_the_photo_and_its_mirror(tiny_weights):
     from pconv.weights import load_model
 
     model = load_model(tiny_weights)
-    averaged, single = PConvFiller(model, "cpu"), PConvFiller(model, "cpu", flip_average=False)
+    # the edge bridge is left out: this is about the two halves alone
+    averaged = PConvFiller(model, "cpu", bridge=0)
+    single = PConvFiller(model, "cpu", flip_average=False, bridge=0)
     assert averaged.flip_average and averaged.batch_size == single.batch_size // 2  # same work per pass
     rng = np.random.default_rng(3)
     images = rng.integers(0, 256, (2, 128, 128, 3), dtype=np.uint8)
@@ -414,3 +416,35 @@ def test_inpaint_grow_fills_the_margin_and_keeps_the_rest(engine, pconv_inpainte
     assert changed[margin].mean() > 0.8
     plain = np.asarray(inpainter.inpaint(image, mask))
     assert not (before != plain).any(-1)[~painted].any()  # grow defaults to 0: only the painted pixels
+
+
+def test_bridge_refills_only_the_edge_band_and_continues_the_photo():
+    from pconv.inpaint import bridge_edge
+
+    y, x = np.mgrid[0:64, 0:64]
+    truth = np.repeat((x * 3 + 20).astype(np.uint8)[..., None], 3, 2)  # a ramp
+    hole = np.zeros((64, 64), bool)
+    hole[16:48, 16:48] = True
+    filled = truth.copy()
+    filled[hole] = 200  # a fill that ignores the photo: a hard outline all round
+    bridged = bridge_edge(filled, hole, 5)
+    band = hole.copy()
+    band[21:43, 21:43] = False
+    assert np.array_equal(bridged[~band], filled[~band])  # outside and deep inside untouched
+    outline = np.abs(bridged[16:48, 16].astype(int) - truth[16:48, 15].astype(int)).mean()
+    assert outline < np.abs(200 - truth[16:48, 15].astype(int)).mean() / 3  # the first hole pixel now follows the photo
+
+
+def test_bridge_is_on_by_default_and_can_be_turned_off(tiny_weights):
+    from pconv.inpaint import DEFAULT_BRIDGE
+
+    bridged, plain = Inpainter.load("pconv", weights=tiny_weights), Inpainter.load("pconv", weights=tiny_weights,
+                                                                                    bridge=0)
+    assert bridged.filler.bridge == DEFAULT_BRIDGE > 0 and plain.filler.bridge == 0
+    image, mask = photo(80, 60), rect_mask(80, 60, (20, 20, 50, 40))
+    a, b = np.asarray(bridged.inpaint(image, mask)), np.asarray(plain.inpaint(image, mask))
+    hole = mask_to_hole(mask)
+    assert np.array_equal(a[~hole], b[~hole]) and not np.array_equal(a[hole], b[hole])
+    inner = np.zeros_like(hole)
+    inner[26:34, 26:44] = True  # deeper than the band: the network's own fill
+    assert np.array_equal(a[inner], b[inner])
