@@ -16,6 +16,7 @@ from core.metrics import REDIS_ERRORS, STORAGE_ERRORS
 from core.queue import make_celery
 from core.settings import Settings
 from core.storage import StorageUnavailable, open_storage
+from core import keyspace
 
 from .problems import Problem, problem_response, validation_problem
 
@@ -128,7 +129,7 @@ def _rate_limit(app: APIFlask, settings: Settings) -> None:
         application_limits=[settings.rate_limit],
         application_limits_exempt_when=lambda: not request.path.startswith("/v1/"),
         storage_uri=settings.redis_url,
-        key_prefix="sneaky-rate",
+        key_prefix=keyspace.RATE_LIMIT_PREFIX,
         headers_enabled=False,  # it would overwrite our own Retry-After hints on every answer
         swallow_errors=True,  # Redis trouble must not turn every request into an error
     )

@@ -13,6 +13,7 @@ import json
 from functools import wraps
 
 from flask import current_app, g, request
+from core import keyspace
 
 from .problems import Problem
 
@@ -45,7 +46,7 @@ def idempotent(view):
         if not 1 <= len(key) <= 255:
             raise Problem("invalid_field", "Idempotency-Key must be 1 to 255 characters", 422)
         redis = current_app.extensions["sneaky"].redis
-        slot = f"sneaky:idem:{g.tenant}:{hashlib.sha256(key.encode()).hexdigest()}"
+        slot = keyspace.idempotency(g.tenant, hashlib.sha256(key.encode()).hexdigest())
         fp = fingerprint()
         if not redis.set(slot, json.dumps({"fp": fp, "state": "pending"}), nx=True, ex=TTL_SECONDS):
             stored = json.loads(redis.get(slot) or b"{}")

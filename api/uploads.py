@@ -7,6 +7,7 @@ from apiflask import APIBlueprint
 from flask import current_app, request, url_for
 
 from core.batches import UPLOAD_KEY, new_upload_key, upload_object_key
+from core import keyspace
 
 from .problems import Problem
 from .schemas import UploadRequest, Uploads
@@ -14,10 +15,6 @@ from .tenants import current_tenant
 
 bp = APIBlueprint("uploads", __name__, url_prefix="/v1/uploads", tag="uploads")
 UPLOAD_URL_SECONDS = 3600
-
-
-def _issued_key(key: str) -> str:
-    return f"sneaky:upload:{key}"
 
 
 @bp.post("")
@@ -34,7 +31,7 @@ def create_uploads(body):
             url = s.storage.upload_url(upload_object_key(tenant, key), UPLOAD_URL_SECONDS, body["content_type"])
             if url is None:  # local storage: the API takes the bytes itself
                 url = url_for("uploads.put_upload", key=key, _external=True)
-                pipe.set(_issued_key(key), tenant, ex=UPLOAD_URL_SECONDS)
+                pipe.set(keyspace.upload(key), tenant, ex=UPLOAD_URL_SECONDS)
             slots.append({"key": key, "url": url, "method": "PUT", "headers": {"Content-Type": body["content_type"]}})
         pipe.execute()
     return {"uploads": slots, "expires_in": UPLOAD_URL_SECONDS}, 201
@@ -46,7 +43,7 @@ def put_upload(key):
     """The upload URL of local storage (S3 storage hands out presigned URLs instead)."""
     s = current_app.extensions["sneaky"]
     tenant = current_tenant()
-    owner = s.redis.get(_issued_key(key)) if UPLOAD_KEY.match(key) else None
+    owner = s.redis.get(keyspace.upload(key)) if UPLOAD_KEY.match(key) else None
     if owner is None or owner.decode() != tenant:
         raise Problem("not_found", "unknown or expired upload key", 404)
     limit = s.settings.max_upload_bytes

@@ -10,6 +10,7 @@ import re
 import secrets
 
 from .jobs import TERMINAL, JobStore, decode, new_job_id, now_rfc3339
+from . import keyspace
 
 UPLOAD_KEY = re.compile(r"^upl_[0-9a-f]{32}$")
 
@@ -31,7 +32,10 @@ class BatchStore:
         self.redis = jobs.redis
 
     def key(self, batch_id: str) -> str:
-        return f"{self.jobs.ns}:batch:{batch_id}"
+        return keyspace.batch(batch_id, self.jobs.ns)
+
+    def jobs_key(self, batch_id: str) -> str:
+        return keyspace.batch_jobs(batch_id, self.jobs.ns)
 
     def create(self, tenant: str, jobs: list[dict], settings: dict) -> dict:
         """Write the batch and all its jobs (queued) in one round trip."""
@@ -43,9 +47,9 @@ class BatchStore:
             for job in jobs:
                 self.jobs.create(job, pipe=pipe)
             pipe.hset(self.key(batch_id), mapping={k: str(v) for k, v in batch.items()})
-            pipe.rpush(self.key(batch_id) + ":jobs", *[j["id"] for j in jobs])
-            for suffix in ("", ":jobs"):
-                pipe.expire(self.key(batch_id) + suffix, self.jobs.retention)
+            pipe.rpush(self.jobs_key(batch_id), *[j["id"] for j in jobs])
+            for key in (self.key(batch_id), self.jobs_key(batch_id)):
+                pipe.expire(key, self.jobs.retention)
             pipe.execute()
         return batch
 
@@ -60,7 +64,7 @@ class BatchStore:
         return batch
 
     def job_ids(self, batch_id: str) -> list[str]:
-        return [j.decode() for j in self.redis.lrange(self.key(batch_id) + ":jobs", 0, -1)]
+        return [j.decode() for j in self.redis.lrange(self.jobs_key(batch_id), 0, -1)]
 
     def jobs_of(self, batch_id: str) -> list[dict]:
         """The batch's job records in item order (an expired or deleted one reads as None)."""

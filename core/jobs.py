@@ -16,6 +16,8 @@ from datetime import datetime, timezone
 
 import redis
 
+from . import keyspace
+
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = "queued", "running", "succeeded", "failed", "canceled"
 STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED)
 TERMINAL = (SUCCEEDED, FAILED, CANCELED)
@@ -54,17 +56,17 @@ class Transition:
 class JobStore:
     """All reads and writes of job records go through here."""
 
-    def __init__(self, client: redis.Redis, retention_seconds: int, namespace: str = "sneaky") -> None:
+    def __init__(self, client: redis.Redis, retention_seconds: int, namespace: str = keyspace.NAMESPACE) -> None:
         self.redis = client
         self.retention = retention_seconds
         self.ns = namespace
         self._transition = client.register_script(_TRANSITION)
 
     def job_key(self, job_id: str) -> str:
-        return f"{self.ns}:job:{job_id}"
+        return keyspace.job(job_id, self.ns)
 
     def tenant_key(self, tenant: str) -> str:
-        return f"{self.ns}:tenant:{tenant}:jobs"
+        return keyspace.tenant_jobs(tenant, self.ns)
 
     # -- writes -----------------------------------------------------------------------
 
@@ -117,7 +119,7 @@ class JobStore:
         return self.transition(job_id, from_states, CANCELED, finished_at=now_rfc3339())
 
     def done_key(self, job_id: str) -> str:
-        return f"{self.ns}:done:{job_id}"
+        return keyspace.job_done(job_id, self.ns)
 
     def signal_done(self, job_id: str) -> None:
         """Wake whoever waits on this job (GET /v1/jobs/{id}?wait=...)."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import redis
 
 from .jobs import now_rfc3339
+from . import keyspace
 
 TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -33,12 +34,12 @@ def _digest(key: str) -> str:
 
 
 class KeyStore:
-    def __init__(self, client: redis.Redis, namespace: str = "sneaky") -> None:
+    def __init__(self, client: redis.Redis, namespace: str = keyspace.NAMESPACE) -> None:
         self.redis = client
         self.ns = namespace
 
     def _key(self, digest: str) -> str:
-        return f"{self.ns}:apikey:{digest}"
+        return keyspace.api_key(digest, self.ns)
 
     def create(self, tenant: str, name: str = "") -> tuple[str, ApiKey]:
         """A new key for ``tenant``: returns the secret (shown once) and its record."""
@@ -48,7 +49,7 @@ class KeyStore:
         digest = _digest(secret)
         record = {"tenant": tenant, "name": name, "created_at": now_rfc3339(), "revoked": "0"}
         self.redis.hset(self._key(digest), mapping=record)
-        self.redis.sadd(f"{self.ns}:apikeys", digest)
+        self.redis.sadd(keyspace.api_keys(self.ns), digest)
         return secret, self._record(digest, record)
 
     def tenant_of(self, secret: str) -> str | None:
@@ -62,14 +63,14 @@ class KeyStore:
 
     def list(self) -> list[ApiKey]:
         out = []
-        for digest in sorted(d.decode() for d in self.redis.smembers(f"{self.ns}:apikeys")):
+        for digest in sorted(d.decode() for d in self.redis.smembers(keyspace.api_keys(self.ns))):
             raw = self.redis.hgetall(self._key(digest))
             if raw:
                 out.append(self._record(digest, {k.decode(): v.decode() for k, v in raw.items()}))
         return sorted(out, key=lambda k: k.created_at)
 
     def revoke(self, key_id: str) -> bool:
-        matches = [d.decode() for d in self.redis.smembers(f"{self.ns}:apikeys") if d.decode().startswith(key_id)]
+        matches = [d.decode() for d in self.redis.smembers(keyspace.api_keys(self.ns)) if d.decode().startswith(key_id)]
         if len(key_id) < 8 or len(matches) != 1:
             return False
         self.redis.hset(self._key(matches[0]), "revoked", "1")

@@ -13,6 +13,8 @@ import os
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
+from . import keyspace
+
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600)
 
 JOBS_SUBMITTED = Counter("sneaky_jobs_submitted_total", "Jobs accepted by the API", ["priority", "engine"])
@@ -31,7 +33,7 @@ REDIS_ERRORS = Counter("sneaky_redis_errors_total", "Redis calls that failed (be
 class QueueDepthCollector:
     """Messages waiting per queue, read from the broker at scrape time."""
 
-    def __init__(self, redis_client, queues=("interactive", "bulk")) -> None:
+    def __init__(self, redis_client, queues=keyspace.QUEUES) -> None:
         self.redis = redis_client
         self.queues = queues
 

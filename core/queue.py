@@ -10,7 +10,7 @@ from celery import Celery
 from .settings import Settings
 
 RUN_JOBS = "sneaky.run_jobs"  # one message: a list of job ids, filled together
-QUEUES = ("interactive", "bulk")  # workers consume in this order
+from .keyspace import QUEUES  # the broker's lists are Redis keys too: named there
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -24,7 +24,7 @@ def make_celery(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_default_queue="interactive",
+        task_default_queue=QUEUES[0],
         task_create_missing_queues=True,
         broker_transport_options={"queue_order_strategy": "priority", "visibility_timeout": visibility},
         broker_connection_retry_on_startup=True,

@@ -1,0 +1,60 @@
+"""Every Redis key Sneaky uses, in one place: its name, type, owner and lifetime.
+
+| key | type | owner (writes it) | lifetime |
+| --- | --- | --- | --- |
+| `sneaky:job:{job_id}` | hash: the job record (core.jobs) | core.jobs.JobStore | SNEAKY_RETENTION_SECONDS |
+| `sneaky:tenant:{tenant}:jobs` | sorted set: the tenant's job ids by creation | core.jobs.JobStore | retention, renewed per job |
+| `sneaky:done:{job_id}` | list: one item when the job ends, wakes long polls | core.jobs.JobStore | 60 s |
+| `sneaky:batch:{batch_id}` | hash: the batch's settings and total | core.batches.BatchStore | retention |
+| `sneaky:batch:{batch_id}:jobs` | list: the batch's job ids, in item order | core.batches.BatchStore | retention |
+| `sneaky:apikey:{sha256}` | hash: an API key's tenant, name, state | core.keys.KeyStore | until revoked and removed |
+| `sneaky:apikeys` | set: the sha256 of every key | core.keys.KeyStore | forever |
+| `sneaky:idem:{tenant}:{sha256}` | string: an Idempotency-Key's request and answer | api.idempotency | 24 h |
+| `sneaky:upload:{upload_key}` | string: the tenant an API-side upload slot was issued to | api.uploads | 1 h |
+| `sneaky-rate/…` | flask-limiter's counters (`RATE_LIMIT_PREFIX`) | flask-limiter | its windows |
+| `interactive`, `bulk` (`QUEUES`), `unacked*`, `_kombu.*` | the Celery broker's lists and hashes | kombu's Redis transport | until consumed |
+
+Secrets are never keys: API keys and Idempotency-Keys appear only as SHA-256 digests.
+"""
+
+from __future__ import annotations
+
+NAMESPACE = "sneaky"
+RATE_LIMIT_PREFIX = "sneaky-rate"
+QUEUES = ("interactive", "bulk")  # the broker's lists, one per priority; workers consume in this order
+
+
+def job(job_id: str, ns: str = NAMESPACE) -> str:
+    return f"{ns}:job:{job_id}"
+
+
+def tenant_jobs(tenant: str, ns: str = NAMESPACE) -> str:
+    return f"{ns}:tenant:{tenant}:jobs"
+
+
+def job_done(job_id: str, ns: str = NAMESPACE) -> str:
+    return f"{ns}:done:{job_id}"
+
+
+def batch(batch_id: str, ns: str = NAMESPACE) -> str:
+    return f"{ns}:batch:{batch_id}"
+
+
+def batch_jobs(batch_id: str, ns: str = NAMESPACE) -> str:
+    return f"{ns}:batch:{batch_id}:jobs"
+
+
+def api_key(digest: str, ns: str = NAMESPACE) -> str:
+    return f"{ns}:apikey:{digest}"
+
+
+def api_keys(ns: str = NAMESPACE) -> str:
+    return f"{ns}:apikeys"
+
+
+def idempotency(tenant: str, digest: str, ns: str = NAMESPACE) -> str:
+    return f"{ns}:idem:{tenant}:{digest}"
+
+
+def upload(upload_key: str, ns: str = NAMESPACE) -> str:
+    return f"{ns}:upload:{upload_key}"
