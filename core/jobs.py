@@ -200,7 +200,7 @@ def decode(raw: dict) -> dict | None:
 
 
 def public_view(job: dict, result_url: str | None = None) -> dict:
-    """The job as the API shows it (DESIGN.md), without storage keys or tenant."""
+    """The job as the API shows it (README, docs/architecture.md), without storage keys or tenant."""
     result = job.get("result")
     if result is not None and result_url:
         result = {**result, "url": result_url}

@@ -1,4 +1,4 @@
-"""Photo and mask rules shared by every engine (DESIGN.md, "Images and masks").
+"""Photo and mask rules shared by every engine (README, "Mask convention"; docs/architecture.md).
 
 Pure Pillow and NumPy: no torch, so the API can use the same rules.
 """
@@ -69,7 +69,7 @@ def output_mode(image: Image.Image) -> str:
 
 
 def mask_to_hole(mask: Image.Image) -> np.ndarray:
-    """The boolean hole (True = fill) of a mask image, DESIGN.md's convention: grey ≥ 128,
+    """The boolean hole (True = fill) of a mask image, the README's convention: grey ≥ 128,
     or the alpha channel when the colour channels are uniform (a painted layer)."""
     if mask.mode == "P" and "transparency" in mask.info or mask.mode == "PA":
         mask = mask.convert("RGBA")

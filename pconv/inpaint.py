@@ -1,6 +1,6 @@
 """Inpainting real photos of any size and mode: ``Inpainter``.
 
-An ``Inpainter`` applies DESIGN.md's image rules (orientation, modes, alpha,
+An ``Inpainter`` applies the README's image rules (orientation, modes, alpha,
 ICC profile, mask convention, bit-identical pixels outside the hole) and cuts
 the work into crops around the holes; a *filler* fills same-size RGB crops.
 The PConv network and OpenCV's two classical methods are fillers, so every

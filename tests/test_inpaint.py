@@ -1,4 +1,4 @@
-"""Inpainter on real PIL photos: DESIGN.md's image rules, for every engine."""
+"""Inpainter on real PIL photos: the README's image rules, for every engine."""
 
 import io
 from contextlib import contextmanager
