@@ -21,7 +21,9 @@ install: $(STAMP)
 up: $(STAMP)
 	$(BIN)/sneaky up
 
+# lint first: a style or import-order regression fails the suite (pyproject.toml [tool.ruff])
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # every comparison in one run, as ratios; each script replaces its own section of docs/benchmarks.md

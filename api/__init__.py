@@ -9,6 +9,7 @@ import redis
 from apiflask import APIFlask
 from werkzeug.exceptions import HTTPException
 
+from core import keyspace
 from core.batches import BatchStore
 from core.jobs import JobStore
 from core.keys import KeyStore
@@ -16,7 +17,6 @@ from core.metrics import REDIS_ERRORS, STORAGE_ERRORS
 from core.queue import make_celery
 from core.settings import Settings
 from core.storage import StorageUnavailable, open_storage
-from core import keyspace
 
 from .problems import Problem, problem_response, validation_problem
 
@@ -87,7 +87,7 @@ def document_problems(spec: dict) -> dict:
     spec.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
     problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
     for path, operations in spec.get("paths", {}).items():
-        for method, operation in operations.items():
+        for _method, operation in operations.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             responses = operation["responses"]

@@ -13,6 +13,7 @@ import json
 from functools import wraps
 
 from flask import current_app, g, request
+
 from core import keyspace
 
 from .problems import Problem
@@ -30,7 +31,7 @@ def fingerprint() -> str:
             h.update(f"{name}={request.form.getlist(name)}\n".encode())
         for name in sorted(request.files):
             stream = request.files[name].stream
-            for chunk in iter(lambda: stream.read(1 << 20), b""):
+            for chunk in iter(lambda s=stream: s.read(1 << 20), b""):
                 h.update(chunk)
             stream.seek(0)  # the view reads it again
             h.update(f"\n{name}\n".encode())

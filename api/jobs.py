@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 
 from apiflask import APIBlueprint
-import io
-
 from flask import current_app, redirect, request, send_file, url_for
 from marshmallow import ValidationError
 
 from core.jobs import QUEUED, RUNNING, SUCCEEDED, TERMINAL, new_job, object_key, public_view, stored_keys
-from core.photos import EXTENSIONS, inspect_pair
 from core.metrics import JOBS_SUBMITTED
+from core.photos import EXTENSIONS, inspect_pair
 from core.queue import enqueue, queue_depth
 from core.webhooks import WebhookRefused, check_webhook_url
-
 from pconv.images import InpaintError, check_mask_size
 
 from .idempotency import idempotent

@@ -6,8 +6,8 @@ from __future__ import annotations
 from apiflask import APIBlueprint
 from flask import current_app, request, url_for
 
-from core.batches import UPLOAD_KEY, new_upload_key, upload_object_key
 from core import keyspace
+from core.batches import UPLOAD_KEY, new_upload_key, upload_object_key
 
 from .problems import Problem
 from .schemas import UploadRequest, Uploads

@@ -64,8 +64,8 @@ def main(argv=None) -> int:
     for size in args.sizes:
         for n in args.groups:
             work = crops(n, size)
-            each = timed(lambda: [inpainter.fill_crops([c]) for c in work], args.repeats) / n
-            together = timed(lambda: inpainter.fill_crops(work), args.repeats) / n
+            each = timed(lambda work=work: [inpainter.fill_crops([c]) for c in work], args.repeats) / n
+            together = timed(lambda work=work: inpainter.fill_crops(work), args.repeats) / n
             lines.append(f"| {size}² | {n} | {each * 1000:.1f} | {together * 1000:.1f} | {each / together:.2f}× |")
             print(lines[-1], flush=True)
     text = "\n".join(lines)
@@ -79,7 +79,8 @@ def main(argv=None) -> int:
                 "on CPU (no job waits for a batch to fill: groups are made when the batch is created) "
                 "and is what lets a GPU fill several crops per pass; the GPU side is to be measured when a task is "
                 "lent one.")
-        write_section(Path(args.write), "batched inference", body, "python bench/batching.py --write docs/benchmarks.md")
+        write_section(Path(args.write), "batched inference", body,
+                      "python bench/batching.py --write docs/benchmarks.md")
     return 0
 
 

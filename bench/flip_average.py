@@ -39,7 +39,8 @@ def main(argv=None) -> int:
                 "`Inpainter` call (hole planning, crops, compositing) is timed; the ratio is the price of flip "
                 "averaging per photo on this machine (a GPU, where a pass of two crops costs little more than "
                 "one, is unmeasured).\n\n" + text)
-        write_section(Path(args.write), "flip averaging", body, "python bench/flip_average.py --write docs/benchmarks.md")
+        write_section(Path(args.write), "flip averaging", body,
+                      "python bench/flip_average.py --write docs/benchmarks.md")
     return 0
 
 

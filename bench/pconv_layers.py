@@ -25,8 +25,8 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pconv.report import machine_description, write_section  # noqa: E402
 from pconv.model import PConvUNet, PConvUNetConfig, fold_batchnorm  # noqa: E402
+from pconv.report import machine_description, write_section  # noqa: E402
 
 
 class ReferencePartialConv2d(nn.Conv2d):

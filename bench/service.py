@@ -107,7 +107,7 @@ def main(argv=None) -> int:
         for clients in args.clients:
             per_client = max(1, args.jobs * max(1, clients // 4) // clients)
 
-            def client(_):
+            def client(_, per_client=per_client):
                 s = requests.Session()
                 return [one_job(s, url, image, mask) for image, mask, _, _ in work[:per_client]]
 

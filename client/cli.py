@@ -118,7 +118,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
             print(f"key {key.id} for tenant {key.tenant} (shown once, keep it secret):\n{secret}")
         elif args.action == "list":
             for key in store.list():
-                print(f"{key.id}  {key.tenant:20} {'revoked' if key.revoked else 'active ':8} {key.created_at}  {key.name}")
+                state = "revoked" if key.revoked else "active"
+                print(f"{key.id}  {key.tenant:20} {state:8} {key.created_at}  {key.name}")
         elif not store.revoke(args.key_id):
             raise SystemExit(f"sneaky: error: no single key matches {args.key_id!r} (give at least 8 characters)")
         else:

@@ -28,7 +28,7 @@ class SneakyError(RuntimeError):
         self.status, self.code, self.detail, self.body = status, code, detail, body or {}
 
     @classmethod
-    def from_response(cls, response: requests.Response) -> "SneakyError":
+    def from_response(cls, response: requests.Response) -> SneakyError:
         try:
             body = response.json()
             return cls(response.status_code, body.get("code", "http_error"), body.get("detail", ""), body)
@@ -54,7 +54,7 @@ class Job:
     finished_at: str | None = None
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Job":
+    def from_dict(cls, d: dict) -> Job:
         return cls(**{k: d.get(k) for k in cls.__dataclass_fields__ if k in d})
 
     @property
@@ -75,7 +75,7 @@ class Batch:
     grow: int = 0
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Batch":
+    def from_dict(cls, d: dict) -> Batch:
         return cls(**{k: d.get(k) for k in cls.__dataclass_fields__ if k in d})
 
     @property

@@ -64,7 +64,7 @@ class Stack:
 
     def stop(self, timeout: float = 20.0) -> None:
         # API and worker first (the worker finishes its job: a warm shutdown), Redis last
-        for name, proc in reversed(self.procs):
+        for _name, proc in reversed(self.procs):
             if proc.poll() is None:
                 try:
                     os.killpg(proc.pid, signal.SIGTERM)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 import secrets
 
-from .jobs import TERMINAL, JobStore, decode, new_job_id, now_rfc3339
 from . import keyspace
+from .jobs import TERMINAL, JobStore, decode, new_job_id, now_rfc3339
 
 UPLOAD_KEY = re.compile(r"^upl_[0-9a-f]{32}$")
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import redis
 
-from .jobs import now_rfc3339
 from . import keyspace
+from .jobs import now_rfc3339
 
 TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 

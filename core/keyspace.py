@@ -3,7 +3,7 @@
 | key | type | owner (writes it) | lifetime |
 | --- | --- | --- | --- |
 | `sneaky:job:{job_id}` | hash: the job record (core.jobs) | core.jobs.JobStore | SNEAKY_RETENTION_SECONDS |
-| `sneaky:tenant:{tenant}:jobs` | sorted set: the tenant's job ids by creation | core.jobs.JobStore | retention, renewed per job |
+| `sneaky:tenant:{tenant}:jobs` | sorted set: the tenant's job ids, by creation | core.jobs.JobStore | retention |
 | `sneaky:done:{job_id}` | list: one item when the job ends, wakes long polls | core.jobs.JobStore | 60 s |
 | `sneaky:batch:{batch_id}` | hash: the batch's settings and total | core.batches.BatchStore | retention |
 | `sneaky:batch:{batch_id}:jobs` | list: the batch's job ids, in item order | core.batches.BatchStore | retention |
@@ -12,7 +12,7 @@
 | `sneaky:idem:{tenant}:{sha256}` | string: an Idempotency-Key's request and answer | api.idempotency | 24 h |
 | `sneaky:upload:{upload_key}` | string: the tenant an API-side upload slot was issued to | api.uploads | 1 h |
 | `sneaky-rate/…` | flask-limiter's counters (`RATE_LIMIT_PREFIX`) | flask-limiter | its windows |
-| `interactive`, `bulk` (`QUEUES`), `unacked*`, `_kombu.*` | the Celery broker's lists and hashes | kombu's Redis transport | until consumed |
+| `interactive`, `bulk` (`QUEUES`), `unacked*`, `_kombu.*` | the broker's lists and hashes | kombu | until consumed |
 
 Secrets are never keys: API keys and Idempotency-Keys appear only as SHA-256 digests.
 """

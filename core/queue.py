@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from celery import Celery
 
+from .keyspace import QUEUES  # the broker's lists are Redis keys too: named there
 from .settings import Settings
 
 RUN_JOBS = "sneaky.run_jobs"  # one message: a list of job ids, filled together
-from .keyspace import QUEUES  # the broker's lists are Redis keys too: named there
 
 
 def make_celery(settings: Settings) -> Celery:

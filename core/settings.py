@@ -24,15 +24,15 @@ class Settings:
     job_time_limit: int = 600  # seconds a job may run before it is stopped
     max_queued_interactive: int = 10_000  # messages waiting; above it submissions get 429
     max_queued_bulk: int = 100_000  # (a bulk message carries up to bulk_group_size jobs)
-    bulk_group_size: int = 8
-    max_attempts: int = 3  # a job started more often than this (it keeps killing workers) ends "poisoned"  # batch jobs per worker message: their crops share forward passes
+    bulk_group_size: int = 8  # batch jobs per worker message: their crops share forward passes
+    max_attempts: int = 3  # a job started more often than this (it keeps killing workers) ends "poisoned"
     retry_after_seconds: int = 1  # Retry-After on 202, a hint for polling
     rate_limit: str = "100 per second"  # per tenant, all /v1 routes together; empty = none
     webhook_allow_private: str = ""  # "1": webhooks may target loopback and private networks (tests, labs)
     public_url: str = ""  # base URL the API is reached at, for upload links; empty = the request's
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Settings":
+    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> Settings:
         env = os.environ if env is None else env
         values = {}
         for f in fields(cls):

@@ -46,7 +46,7 @@ class Bucket(NamedTuple):
         return f"{self.family} ({self.lo:g}, {self.hi:g}]"
 
     @classmethod
-    def from_label(cls, label: str) -> "Bucket":
+    def from_label(cls, label: str) -> Bucket:
         family, bounds = label.split(" ", 1)
         lo, hi = bounds.strip("(]").split(",")
         return cls(family, float(lo), float(hi))
@@ -175,7 +175,8 @@ def plot(means: dict, path: Path, title: str) -> None:
             base = [reference[b]["ssim"] if reference else 0.0 for b in buckets]
             row[1].plot(xs, [by_bucket[b]["ssim"] - o for b, o in zip(buckets, base)], marker="o", label=name)
             row[2].plot(xs, [by_bucket[b]["bias"] for b in buckets], marker="o", label=name)
-        row[0].set(xlabel=f"{family}: hole ratio up to", ylabel="hole PSNR (dB)", title=title if family == families[0] else "")
+        row[0].set(xlabel=f"{family}: hole ratio up to", ylabel="hole PSNR (dB)",
+                   title=title if family == families[0] else "")
         row[1].set(xlabel=f"{family}: hole ratio up to",
                    ylabel="SSIM − Navier-Stokes's SSIM" if reference else "SSIM, whole image")
         row[2].set(xlabel=f"{family}: hole ratio up to", ylabel="colour bias of the fill (levels)")

@@ -219,7 +219,7 @@ class Inpainter:
         flip_average: bool = True,
         window: int = DEFAULT_WINDOW,
         bridge: int = DEFAULT_BRIDGE,
-    ) -> "Inpainter":
+    ) -> Inpainter:
         """``weights`` defaults to the shipped file; a missing default file is an error unless
         ``allow_random`` (then the model is random and says so). ``flip_average``, ``window`` and
         ``bridge``: see ``PConvFiller``."""
@@ -252,7 +252,7 @@ class Inpainter:
         """As ``inpaint``, for an upright image and a boolean hole of its size."""
         return self.inpaint_many([(image, hole)])[0]
 
-    def plan(self, hole: np.ndarray) -> "Plan":
+    def plan(self, hole: np.ndarray) -> Plan:
         """Where this engine will work for a hole: crops with context, each with its own copy of
         the hole inside it. A plan keeps nothing of the full-size hole, which can then be freed
         before the photo is decoded (the worker does, for very large photos)."""
@@ -265,7 +265,7 @@ class Inpainter:
                    for crop, box in plan_regions(boxes, (width, height), f.margin, f.min_side, f.window)]
         return Plan((width, height), regions)
 
-    def inpaint_many(self, work: list[tuple[Image.Image, "np.ndarray | Plan"]], check=None,
+    def inpaint_many(self, work: list[tuple[Image.Image, np.ndarray | Plan]], check=None,
                      in_place: bool = False) -> list[Image.Image]:
         """Several upright photos with their holes (or plans) at once: crops of all of them that pad
         to the same size share forward passes (the worker's batched inference). ``check()`` runs

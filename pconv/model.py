@@ -53,7 +53,7 @@ class PConvUNetConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "PConvUNetConfig":
+    def from_dict(cls, d: dict) -> PConvUNetConfig:
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         for key in ("mean", "std"):
             if key in known:
@@ -147,7 +147,7 @@ class PConvUNet(nn.Module):
         out = self((image - self.mean) / self.std, valid)
         return out * self.std + self.mean
 
-    def set_finetune(self, enabled: bool = True) -> "PConvUNet":
+    def set_finetune(self, enabled: bool = True) -> PConvUNet:
         """The paper's fine-tuning phase: the encoder's BatchNorm keeps its statistics
         and affine parameters fixed (so the holes' statistics do not pollute them)."""
         self.finetune = enabled
@@ -159,7 +159,7 @@ class PConvUNet(nn.Module):
     def encoder_batchnorms(self) -> list[nn.BatchNorm2d]:
         return [b.bn for b in self.encoder if b.bn is not None]
 
-    def train(self, mode: bool = True) -> "PConvUNet":
+    def train(self, mode: bool = True) -> PConvUNet:
         super().train(mode)
         if self.finetune:
             for bn in self.encoder_batchnorms():

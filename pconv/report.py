@@ -28,7 +28,8 @@ def machine_description() -> str:
 
 def write_section(path: Path, title: str, body: str, command: str, document: str = "Benchmarks") -> None:
     """Replace (or append) the section '## title' of a markdown file, keeping the others."""
-    text = path.read_text() if path.exists() else f"# {document}\n\nEvery table is written by the command named above it.\n"
+    fresh = f"# {document}\n\nEvery table is written by the command named above it.\n"
+    text = path.read_text() if path.exists() else fresh
     section = f"## {title}\n\n`{command}`\n\n{body.strip()}\n"
     pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(text):

@@ -47,7 +47,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.add_argument(f"--w-{name}", type=float, default=default, help=f"weight of the {name} term")
     p.add_argument("--hole-max", type=float, default=0.6)
     p.add_argument("--checkpoint-minutes", type=float, default=10.0)
-    p.add_argument("--max-minutes", type=float, default=0, help="stop (with a checkpoint) after this long; 0 = no limit")
+    p.add_argument("--max-minutes", type=float, default=0,
+                   help="stop (with a checkpoint) after this long; 0 = no limit")
     p.add_argument("--finetune-minutes", type=float, default=0,
                    help="with --max-minutes: spend its last minutes in the fine-tuning phase whatever the step "
                         "(a GPU slot is measured in minutes, not steps)")
@@ -56,7 +57,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--amp", action="store_true", help="bfloat16 autocast (GPU)")
-    p.add_argument("--init", help="start from this model file's weights (a new optimiser) when the run has no checkpoint")
+    p.add_argument("--init",
+                   help="start from this model file's weights (a new optimiser) when the run has no checkpoint")
     p.add_argument("--half-model", action="store_true",
                    help="write model.safetensors in float16, as weights ship (half the size; the checkpoint "
                         "keeps float32)")
@@ -238,9 +240,9 @@ def train(args: argparse.Namespace) -> int:
                        minutes_before + (time.monotonic() - started) / 60, adversary)
             last_ckpt = time.monotonic()
     bar.close()
-    checkpoint(out, model, optimizer, step, images, args, losses,
-               phase or ("finetune" if step >= args.steps else "main"), minutes_before + (time.monotonic() - started) / 60,
-               adversary)
+    final_phase = phase or ("finetune" if step >= args.steps else "main")
+    checkpoint(out, model, optimizer, step, images, args, losses, final_phase,
+               minutes_before + (time.monotonic() - started) / 60, adversary)
     log.info("stopped at step %d (%d images); model in %s", step, images, out / "model.safetensors")
     return 0
 

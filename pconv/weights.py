@@ -78,8 +78,9 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> PConvUNe
     return model.to(device).eval()
 
 
-def random_model(config: PConvUNetConfig = PConvUNetConfig(), seed: int = 0) -> PConvUNet:
+def random_model(config: PConvUNetConfig | None = None, seed: int = 0) -> PConvUNet:
     """A model with random weights, marked as such in its metadata and announced with a warning."""
+    config = config or PConvUNetConfig()
     torch.manual_seed(seed)
     model = PConvUNet(config).eval()
     model.metadata = {"format": FORMAT, "architecture": config.to_dict(), "trained": False}

@@ -3,9 +3,8 @@ import json
 import numpy as np
 from PIL import Image
 
-from pconv.evaluate import GRID_PHOTOS, GRID_TILE, colour_bias, grid_cases, seam
+from pconv.evaluate import GRID_PHOTOS, GRID_TILE, colour_bias, grid_cases, score, seam
 from pconv.evaluate import main as evaluate_main
-from pconv.evaluate import score
 
 
 def test_evaluation_on_three_tiny_photos(tmp_path, tiny_weights, capsys):
@@ -17,7 +16,8 @@ def test_evaluation_on_three_tiny_photos(tmp_path, tiny_weights, capsys):
     out = tmp_path / "means.json"
     code = evaluate_main(["--photos", str(folder), "--weights", str(tiny_weights), "--crop", "0", "--single-pass",
                           "--window", "128", "--other-weights", f"again={tiny_weights}",
-                          "--json", str(out), "--plot", str(tmp_path / "plot.png"), "--grid", str(tmp_path / "grid.png")])
+                          "--json", str(out), "--plot", str(tmp_path / "plot.png"),
+                          "--grid", str(tmp_path / "grid.png")])
     assert code == 0
     printed = capsys.readouterr().out
     assert "3 photos" in printed and "| strokes (0.5, 0.6] |" in printed and "| objects (0.1, 0.2] |" in printed

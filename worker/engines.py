@@ -32,6 +32,7 @@ def get(engine: str):
                 weights = _weights if engine == "pconv" else None
                 _loaded[engine] = Inpainter.load(engine, weights=weights, flip_average=_flip_average)
             except (FileNotFoundError, ValueError) as exc:
-                raise InpaintError(f"engine {engine} is not available on this worker: {exc}", "engine_unavailable")
+                raise InpaintError(f"engine {engine} is not available on this worker: {exc}",
+                                   "engine_unavailable") from exc
             log.info("engine %s loaded", engine)
         return _loaded[engine]

@@ -29,7 +29,9 @@ def moto(log_dir):
 # small limits so the limit tests stay cheap
 LIMITS = {"SNEAKY_MAX_UPLOAD_BYTES": str(3 * 1024 * 1024), "SNEAKY_MAX_PIXELS": str(40_000_000),
           "SNEAKY_AUTH": "open", "SNEAKY_WEBHOOK_ALLOW_PRIVATE": "1", "SNEAKY_RATE_LIMIT": "1000 per second",
-          "SNEAKY_DEFAULT_ENGINE": "telea"}  # fast and exact; pconv jobs name their engine (and `sneaky up` uses it)  # tenant isolation has its own keyed stack (test_tenants.py)
+          # telea: fast and exact; pconv jobs name their engine (and `sneaky up` uses it);
+          # tenant isolation has its own keyed stack (test_tenants.py)
+          "SNEAKY_DEFAULT_ENGINE": "telea"}
 
 
 def _stack(log_dir, env):

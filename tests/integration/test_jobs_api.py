@@ -1,9 +1,9 @@
 """End to end over HTTP: API (gunicorn) → Redis → Celery worker → storage, for both drivers."""
 
 import io
+import struct
 import time
 import zlib
-import struct
 
 import numpy as np
 import pytest
@@ -82,7 +82,8 @@ def test_png_round_trip_keeps_mode_and_outside_pixels(stack, mode):
     job, result = run_job(stack, png_bytes(image), mask, metadata='{"album": "rome"}')
     assert result.format == "PNG" and result.size == (96, 64) and result.mode == mode
     assert job["result"]["width"] == 96 and job["result"]["format"] == "PNG"
-    assert job["input"] == {"width": 96, "height": 64, "format": "PNG", "hole_ratio": pytest.approx(hole.mean(), abs=1e-5)}
+    assert job["input"] == {"width": 96, "height": 64, "format": "PNG",
+                            "hole_ratio": pytest.approx(hole.mean(), abs=1e-5)}
     assert job["metadata"] == {"album": "rome"} and job["attempts"] == 1 and job["engine"] == "telea"
     for stamp in ("created_at", "started_at", "finished_at"):
         assert job[stamp].endswith("Z")
@@ -168,8 +169,10 @@ BAD_INPUTS = {
     "unsupported format": (lambda: (gif_bytes(), mask_for(40, 30)[0], {}), 415, "unsupported_format"),
     "mask size mismatch": (lambda: (png_bytes(photo(40, 30)), mask_for(30, 40)[0], {}), 422, "mask_size_mismatch"),
     "decompression bomb": (lambda: (bomb_png(), mask_for(40, 30)[0], {}), 422, "too_many_pixels"),
-    "oversize upload": (lambda: (b"\x89PNG" + b"\0" * (3 * 1024 * 1024 + 10), mask_for(40, 30)[0], {}), 413, "too_large"),
-    "unknown engine": (lambda: (png_bytes(photo(40, 30)), mask_for(40, 30)[0], {"engine": "magic"}), 422, "invalid_field"),
+    "oversize upload": (lambda: (b"\x89PNG" + b"\0" * (3 * 1024 * 1024 + 10), mask_for(40, 30)[0], {}),
+                        413, "too_large"),
+    "unknown engine": (lambda: (png_bytes(photo(40, 30)), mask_for(40, 30)[0], {"engine": "magic"}),
+                       422, "invalid_field"),
     "metadata over 4 KiB": (lambda: (png_bytes(photo(40, 30)), mask_for(40, 30)[0],
                                      {"metadata": '{"x": "' + "a" * 4100 + '"}'}), 422, "metadata_too_large"),
     "metadata not an object": (lambda: (png_bytes(photo(40, 30)), mask_for(40, 30)[0], {"metadata": "[1]"}),

@@ -80,11 +80,14 @@ def test_paint_submit_compare(stack, browser, photo_png):
     page.screenshot(path=str(ROOT / "docs" / "images" / "web.png"))
 
     job_id = page.evaluate("document.getElementById('stage').dataset.jobId")
-    shown = page.evaluate("[document.getElementById('after').naturalWidth, document.getElementById('after').naturalHeight]")
+    shown = page.evaluate("(() => { const a = document.getElementById('after'); "
+                          "return [a.naturalWidth, a.naturalHeight]; })()")
     assert shown == [420, 300]
-    mask_url = page.evaluate("""(() => { const c = document.createElement('canvas'), m = document.getElementById('mask');
+    mask_url = page.evaluate("""(() => {
+        const c = document.createElement('canvas'), m = document.getElementById('mask');
         c.width = m.width; c.height = m.height; const x = c.getContext('2d');
-        x.fillStyle = '#000'; x.fillRect(0, 0, c.width, c.height); x.drawImage(m, 0, 0); return c.toDataURL('image/png'); })()""")
+        x.fillStyle = '#000'; x.fillRect(0, 0, c.width, c.height); x.drawImage(m, 0, 0);
+        return c.toDataURL('image/png'); })()""")
     hole = np.asarray(Image.open(io.BytesIO(base64.b64decode(mask_url.split(",")[1]))).convert("L")) >= 128
     assert hole.shape == (300, 420) and 0.005 < hole.mean() < 0.5  # drawn at the photo's full resolution
     result = np.asarray(Image.open(io.BytesIO(requests.get(f"{stack.api_url}/v1/jobs/{job_id}/result",
