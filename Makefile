@@ -21,9 +21,10 @@ install: $(STAMP)
 up: $(STAMP)
 	$(BIN)/sneaky up
 
-# lint first: a style or import-order regression fails the suite (pyproject.toml [tool.ruff])
+# lint and types first: a style, import-order or typing regression fails the suite (pyproject.toml)
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # every comparison in one run, as ratios; each script replaces its own section of docs/benchmarks.md

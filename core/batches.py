@@ -89,7 +89,7 @@ class BatchStore:
             "counts": counts,
             "progress": round(finished / batch["total"], 4) if batch["total"] else 1.0,
             "created_at": batch["created_at"],
-            "finished_at": max(stamps) if done and stamps else None,
+            "finished_at": max(str(s) for s in stamps) if done and stamps else None,
             "priority": batch.get("priority"),
             "engine": batch.get("engine"),
             "grow": int(batch.get("grow") or 0),

@@ -13,6 +13,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import redis
 
@@ -70,7 +71,7 @@ class JobStore:
 
     # -- writes -----------------------------------------------------------------------
 
-    def create(self, job: dict, pipe=None) -> None:
+    def create(self, job: dict, pipe: redis.client.Pipeline | None = None) -> None:
         """Write a new queued job and index it for its tenant, both expiring with the retention
         (into ``pipe`` when given, so a batch writes all its jobs in one round trip)."""
         record = {k: json.dumps(v) if k in JSON_FIELDS else ("" if v is None else str(v)) for k, v in job.items()}
@@ -79,18 +80,18 @@ class JobStore:
         record.setdefault("created_at", now_rfc3339())
         key, index = self.job_key(job["id"]), self.tenant_key(job["tenant"])
         oldest = f"{int((time.time() - self.retention) * 1000):012x}"
-        own = pipe is None
-        pipe = self.redis.pipeline() if own else pipe
-        pipe.hset(key, mapping=record)
-        pipe.expire(key, self.retention)
-        pipe.zadd(index, {job["id"]: 0})
-        pipe.zremrangebylex(index, "-", f"({oldest}")  # entries past retention
-        pipe.expire(index, self.retention)
-        if own:
-            pipe.execute()
-            pipe.reset()
+        writer = self.redis.pipeline() if pipe is None else pipe
+        writer.hset(key, mapping=record)
+        writer.expire(key, self.retention)
+        writer.zadd(index, {job["id"]: 0})
+        writer.zremrangebylex(index, "-", f"({oldest}")  # entries past retention
+        writer.expire(index, self.retention)
+        if pipe is None:
+            writer.execute()
+            writer.reset()
 
-    def transition(self, job_id: str, allowed: tuple[str, ...], new: str, count_attempt: bool = False, **fields):
+    def transition(self, job_id: str, allowed: tuple[str, ...], new: str, count_attempt: bool = False,
+                   **fields: Any) -> Transition:
         args = [",".join(allowed), new, "1" if count_attempt else "0"]
         for name, value in fields.items():
             args += [name, json.dumps(value) if name in JSON_FIELDS else ("" if value is None else str(value))]
@@ -106,7 +107,7 @@ class JobStore:
         return self.transition(job_id, (QUEUED, RUNNING), RUNNING, count_attempt=True, started_at=now_rfc3339())
 
     def succeed(self, job_id: str, result: dict, input_info: dict | None = None) -> Transition:
-        fields = {"result": result, "finished_at": now_rfc3339()}
+        fields: dict[str, Any] = {"result": result, "finished_at": now_rfc3339()}
         if input_info is not None:
             fields["input"] = input_info
         return self.transition(job_id, (RUNNING,), SUCCEEDED, **fields)

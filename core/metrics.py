@@ -9,7 +9,9 @@ API and worker the same folder, so its one ``/metrics`` shows both.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
+import redis
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
@@ -33,11 +35,11 @@ REDIS_ERRORS = Counter("sneaky_redis_errors_total", "Redis calls that failed (be
 class QueueDepthCollector:
     """Messages waiting per queue, read from the broker at scrape time."""
 
-    def __init__(self, redis_client, queues=keyspace.QUEUES) -> None:
+    def __init__(self, redis_client: redis.Redis, queues: tuple[str, ...] = keyspace.QUEUES) -> None:
         self.redis = redis_client
         self.queues = queues
 
-    def collect(self):
+    def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily("sneaky_queue_depth", "Messages waiting in the broker", labels=["queue"])
         for queue in self.queues:
             try:
@@ -47,7 +49,7 @@ class QueueDepthCollector:
         yield family
 
 
-def exposition(redis_client=None) -> bytes:
+def exposition(redis_client: redis.Redis | None = None) -> bytes:
     """The text format for /metrics: every process's samples when multiprocess, plus queue depth."""
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -5,6 +5,7 @@ Only job ids travel through the broker; photos stay in storage and state in the 
 
 from __future__ import annotations
 
+import redis
 from celery import Celery
 
 from .keyspace import QUEUES  # the broker's lists are Redis keys too: named there
@@ -42,6 +43,6 @@ def enqueue(app: Celery, job_ids: list[str], priority: str, time_limit: int) -> 
     app.send_task(RUN_JOBS, args=[job_ids], queue=priority, soft_time_limit=soft, time_limit=soft + 30)
 
 
-def queue_depth(redis_client, queue: str) -> int:
+def queue_depth(redis_client: redis.Redis, queue: str) -> int:
     """Messages waiting in a queue (the Redis transport keeps each queue as a list of that name)."""
     return int(redis_client.llen(queue))

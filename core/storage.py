@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlparse
 
 
@@ -142,7 +143,7 @@ class S3Storage:
             return f"{parsed.scheme}://{parsed.netloc}"
         return "https://*.amazonaws.com"
 
-    def _call(self, fn, **kwargs):
+    def _call(self, fn: Callable[..., Any], **kwargs: Any) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:

@@ -28,6 +28,6 @@ def check_webhook_url(url: str, allow_private: bool = False) -> None:
     except (socket.gaierror, UnicodeError):
         raise WebhookRefused(f"webhook host {parsed.hostname!r} does not resolve") from None
     for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
         if not address.is_global or address.is_multicast:
             raise WebhookRefused(f"webhook host {parsed.hostname!r} is not a public address ({address})")
