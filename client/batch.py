@@ -11,9 +11,11 @@ import csv
 import json
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -37,6 +39,7 @@ def match_masks(photos_dir: Path, masks_dir: Path | None, mask: Path | None) -> 
     if mask is not None:
         return Plan([(p, mask) for p in photos], [])
     by_stem: dict[str, Path] = {}
+    assert masks_dir is not None, "a masks folder or one mask"  # the CLI requires one of the two
     for m in sorted(masks_dir.iterdir()):
         if m.is_file() and m.suffix.lower() in PHOTO_SUFFIXES:
             by_stem.setdefault(m.stem, m)
@@ -89,7 +92,7 @@ def run_batch(client: SneakyClient, photos_dir: str, out_dir: str, masks_dir: st
     bar.update(state.counts()["done"])
     started = time.monotonic()
 
-    def show():
+    def show() -> None:
         counts = state.counts()
         bar.n = counts["done"] + counts["failed"]
         rate = (bar.n - initial) / max(1e-6, time.monotonic() - started)
@@ -108,13 +111,15 @@ def run_batch(client: SneakyClient, photos_dir: str, out_dir: str, masks_dir: st
     return 0 if counts["failed"] == 0 and not plan.unmatched else 1
 
 
-def _submit_new(client, pool, plan: Plan, state: State, engine, priority, grow, show) -> None:
+def _submit_new(client: SneakyClient, pool: ThreadPoolExecutor, plan: Plan, state: State, engine: str | None,
+                priority: str, grow: int, show: Callable[[], None]) -> None:
     todo = [(p, m) for p, m in plan.pairs if not state.photos.get(p.name, {}).get("job_id")]
     shared = plan.pairs[0][1] if plan.pairs and all(m == plan.pairs[0][1] for _, m in plan.pairs) else None
     shared_key = client.upload([shared])[0] if shared is not None and todo else None
     for start in range(0, len(todo), BATCH_SIZE):
         chunk = todo[start : start + BATCH_SIZE]
         image_keys = list(pool.map(lambda pair: client.upload([pair[0]])[0], chunk))
+        items: list[dict[str, Any]]
         if shared_key:
             items = [{"image_key": k} for k in image_keys]
         else:
@@ -129,9 +134,10 @@ def _submit_new(client, pool, plan: Plan, state: State, engine, priority, grow, 
         show()
 
 
-def _collect(client, pool, out: Path, state: State, show, poll: float) -> None:
+def _collect(client: SneakyClient, pool: ThreadPoolExecutor, out: Path, state: State, show: Callable[[], None],
+             poll: float) -> None:
     """Follow every batch's manifest, downloading results as they finish."""
-    def fetch(name_item):
+    def fetch(name_item: tuple[str, dict]) -> str:
         name, item = name_item
         client.download(item["job_id"], out / name)
         return name

@@ -6,9 +6,13 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # Pillow loads only where an image is opened
+    from PIL import Image
 
 
-def _open_image(path: str, what: str):
+def _open_image(path: str, what: str) -> Image.Image:
     from PIL import Image, UnidentifiedImageError
 
     p = Path(path)

@@ -54,8 +54,9 @@ class Job:
     finished_at: str | None = None
 
     @classmethod
-    def from_dict(cls, d: dict) -> Job:
-        return cls(**{k: d.get(k) for k in cls.__dataclass_fields__ if k in d})
+    def from_dict(cls, d: dict[str, Any]) -> Job:
+        known: dict[str, Any] = {k: d.get(k) for k in cls.__dataclass_fields__ if k in d}
+        return cls(**known)
 
     @property
     def done(self) -> bool:
@@ -75,8 +76,9 @@ class Batch:
     grow: int = 0
 
     @classmethod
-    def from_dict(cls, d: dict) -> Batch:
-        return cls(**{k: d.get(k) for k in cls.__dataclass_fields__ if k in d})
+    def from_dict(cls, d: dict[str, Any]) -> Batch:
+        known: dict[str, Any] = {k: d.get(k) for k in cls.__dataclass_fields__ if k in d}
+        return cls(**known)
 
     @property
     def done(self) -> bool:
@@ -105,7 +107,7 @@ class SneakyClient:
 
     # -- plumbing ---------------------------------------------------------------------
 
-    def request(self, method: str, path: str, expect: tuple[int, ...] = (200,), **kwargs) -> requests.Response:
+    def request(self, method: str, path: str, expect: tuple[int, ...] = (200,), **kwargs: Any) -> requests.Response:
         url = path if path.startswith("http") else self.url + path
         kwargs.setdefault("timeout", self.timeout)
         for attempt in range(self.retries + 1):

@@ -42,7 +42,7 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float, host: str =
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode} while starting")
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode} while starting")
         try:
             with socket.create_connection((host, port), timeout=0.5):
                 return
@@ -109,7 +109,7 @@ def up(host: str, port: int, data_dir: str, workers: int = 1) -> int:
     stack = Stack()
     stopping = False
 
-    def on_signal(signum, _frame):
+    def on_signal(signum: int, _frame: object) -> None:
         nonlocal stopping
         stopping = True
 
