@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import redis
+from celery import Task
 from celery.signals import setup_logging, worker_process_init, worker_ready
 
 from core.jobs import JobStore
@@ -42,7 +43,7 @@ def services() -> Services:
 
 
 @setup_logging.connect
-def _logging(**_):
+def _logging(**_: object) -> None:
     """Our format (JSON lines, or text under `sneaky up`) instead of Celery's."""
     configure_logging()
 
@@ -51,7 +52,7 @@ READY_FILE = os.environ.get("SNEAKY_READY_FILE", "/tmp/sneaky-worker-ready")
 
 
 @worker_process_init.connect
-def _load_default_engine(**_):
+def _load_default_engine(**_: object) -> None:
     """Load the default engine in each child as it starts and run one small fill through it,
     so the first job does not wait; then say ready (a file the container's probe looks for)."""
     try:
@@ -72,7 +73,7 @@ SWEEP_EVERY_SECONDS = 3600
 
 
 @worker_ready.connect
-def _serve_metrics(**_):
+def _serve_metrics(**_: object) -> None:
     """Workers of a pool each get scraped on SNEAKY_WORKER_METRICS_PORT (Kubernetes, compose)."""
     port = os.environ.get("SNEAKY_WORKER_METRICS_PORT")
     if not port:
@@ -88,11 +89,11 @@ def _serve_metrics(**_):
 
 
 @worker_ready.connect
-def _start_retention_sweeper(**_):
+def _start_retention_sweeper(**_: object) -> None:
     """Stored objects outlive nothing: inputs and results older than the retention time go,
     as their job records (which expire in Redis) have gone."""
 
-    def sweep_forever():
+    def sweep_forever() -> None:
         while True:
             try:
                 removed = services().storage.delete_older_than(settings.retention_seconds)
@@ -107,7 +108,7 @@ def _start_retention_sweeper(**_):
 
 
 @app.task(name=RUN_JOBS, bind=True)
-def run_jobs(self, job_ids: list[str]) -> list[str]:
+def run_jobs(self: Task, job_ids: list[str]) -> list[str | None]:
     if tasks.split_if_retried(services(), job_ids):
         queue = (self.request.delivery_info or {}).get("routing_key") or "bulk"
         for job_id in job_ids:

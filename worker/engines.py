@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # torch loads with the first engine, in the worker process, not at import
+    from pconv.inpaint import Inpainter
 
 log = logging.getLogger("sneaky.worker")
 
-_loaded: dict[str, object] = {}
+_loaded: dict[str, Inpainter] = {}
 _lock = threading.Lock()
 _weights: str | None = None
 _flip_average = True
@@ -21,7 +25,7 @@ def configure(weights: str | None, flip_average: bool = True) -> None:
     _flip_average = flip_average
 
 
-def get(engine: str):
+def get(engine: str) -> Inpainter:
     """The process's Inpainter for ``engine``, loaded on first use."""
     with _lock:
         if engine not in _loaded:

@@ -9,13 +9,14 @@ import time
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import requests
 from celery.exceptions import SoftTimeLimitExceeded
 from PIL import Image
 
-from core.jobs import CANCELED, RUNNING, TERMINAL, object_key, public_view
+from core.jobs import CANCELED, RUNNING, TERMINAL, JobStore, object_key, public_view
 from core.metrics import BATCH_SIZE, GPU_MEMORY, JOB_LATENCY, JOBS_FINISHED, MODEL_LATENCY
 from core.photos import ACCEPTED_FORMATS, EXTENSIONS
 from core.retry import retrying
@@ -24,6 +25,11 @@ from core.webhooks import WebhookRefused, check_webhook_url
 from pconv.images import InpaintError, check_mask_size, encode, grow_hole, mask_to_hole, upright
 
 from . import engines
+
+if TYPE_CHECKING:  # the app module imports this one; pconv.inpaint brings torch
+    from pconv.inpaint import Plan
+
+    from .app import Services
 
 log = logging.getLogger("sneaky.worker")
 
@@ -40,14 +46,14 @@ class Work:
     job: dict
     started: float
     image: Image.Image | None = None
-    plan: object = None  # pconv.inpaint.Plan: the crops to fill
+    plan: Plan | None = None  # the crops to fill
     fmt: str = ""
     hole_ratio: float = 0.0
     result: Image.Image | None = None
     outcome: str | None = None  # set once the job has ended (or was skipped)
 
 
-def split_if_retried(services, job_ids: list[str]) -> bool:
+def split_if_retried(services: Services, job_ids: list[str]) -> bool:
     """A group coming back (its worker died) is split into one message per job, so a photo
     that kills workers takes no other job down with it again. True if it was split."""
     if len(job_ids) < 2:
@@ -60,7 +66,7 @@ def split_if_retried(services, job_ids: list[str]) -> bool:
     return max(attempts) > 0
 
 
-def run_jobs(services, job_ids: list[str]) -> list[str]:
+def run_jobs(services: Services, job_ids: list[str]) -> list[str | None]:
     """Run a group of jobs: decode each, fill all that share an engine together (their crops
     share forward passes), then store each result. Each job ends on its own: one bad photo
     fails alone. Returns each job's outcome, in order; finished jobs notify their webhooks."""
@@ -102,7 +108,7 @@ def _record_gpu_memory() -> None:
         GPU_MEMORY.set(torch.cuda.max_memory_allocated())
 
 
-def _load(services, job_id: str) -> Work:
+def _load(services: Services, job_id: str) -> Work:
     jobs = services.jobs
     started = retrying(lambda: jobs.start(job_id), f"job {job_id}: start")
     w = Work(job_id, {}, time.monotonic())
@@ -133,14 +139,18 @@ def _load(services, job_id: str) -> Work:
     return w
 
 
-def _fill(services, engine: str, group: list[Work]) -> None:
-    def all_canceled():  # a safe point between forward passes: stop once nobody wants the result
+def _fill(services: Services, engine: str, group: list[Work]) -> None:
+    def all_canceled() -> None:  # a safe point between forward passes: stop once nobody wants the result
         if all(_cancel_requested(services.jobs, w.job_id) for w in group):
             raise Canceled
 
     try:
         inpainter = engines.get(engine)
-        results = inpainter.inpaint_many([(w.image, w.plan) for w in group], check=all_canceled, in_place=True)
+        pairs: list[tuple[Image.Image, np.ndarray | Plan]] = []
+        for w in group:
+            assert w.image is not None and w.plan is not None, "only loaded jobs are filled"
+            pairs.append((w.image, w.plan))
+        results = inpainter.inpaint_many(pairs, check=all_canceled, in_place=True)
         for w, result in zip(group, results):
             w.result = result
     except (Canceled, SoftTimeLimitExceeded) as exc:
@@ -154,12 +164,13 @@ def _fill(services, engine: str, group: list[Work]) -> None:
             _fill(services, engine, [w])
 
 
-def _store(services, w: Work) -> str:
+def _store(services: Services, w: Work) -> str:
     jobs, storage = services.jobs, services.storage
     result_key = None
     try:
         if _cancel_requested(jobs, w.job_id):
             raise Canceled
+        assert w.result is not None, "only filled jobs are stored"
         out = io.BytesIO()
         encode(w.result, out, w.fmt)
         result_key = object_key(w.job["tenant"], w.job_id, "result" + EXTENSIONS[w.fmt])
@@ -168,7 +179,7 @@ def _store(services, w: Work) -> str:
         width, height = w.result.size
         result = {"width": width, "height": height, "format": w.fmt}
 
-        def record():
+        def record() -> Any:
             jobs.redis.hset(jobs.job_key(w.job_id), "result_key", result_key)
             return jobs.succeed(w.job_id, result, info)
 
@@ -186,7 +197,7 @@ def _store(services, w: Work) -> str:
         return _fail_from(services, w, exc)
 
 
-def _fail_from(services, w: Work, exc: BaseException) -> str:
+def _fail_from(services: Services, w: Work, exc: BaseException | None) -> str:
     """End a job from the error that stopped it, with a stable code."""
     jobs = services.jobs
     if isinstance(exc, Canceled):
@@ -208,11 +219,12 @@ def _fail_from(services, w: Work, exc: BaseException) -> str:
     return "failed"
 
 
-def _cancel_requested(jobs, job_id: str) -> bool:
+def _cancel_requested(jobs: JobStore, job_id: str) -> bool:
     return jobs.redis.hget(jobs.job_key(job_id), "cancel_requested") == b"1"
 
 
-def _open_inputs(image_bytes: bytes, mask_bytes: bytes, max_pixels: int):
+def _open_inputs(image_bytes: bytes, mask_bytes: bytes,
+                 max_pixels: int) -> tuple[Image.Image, tuple[int, int], np.ndarray, str]:
     """The photo opened (header only), the mask decoded to its hole and let go. The photo is
     decoded later (``_decode_photo``), once the hole has been planned into crops and freed: a
     144-megapixel job never holds photo and hole at full size together (docs/benchmarks.md)."""
@@ -222,12 +234,12 @@ def _open_inputs(image_bytes: bytes, mask_bytes: bytes, max_pixels: int):
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(image_bytes))  # header only, for now
             fmt = image.format
-            mask = Image.open(io.BytesIO(mask_bytes))
-            mask.load()
-            mask = upright(mask)
+            opened = Image.open(io.BytesIO(mask_bytes))
+            opened.load()
+            mask = upright(opened)
             mask_size = mask.size
             hole = mask_to_hole(mask)
-            del mask
+            del mask, opened
     except (OSError, SyntaxError, ValueError) as exc:
         raise InpaintError(f"the image or mask cannot be decoded: {exc}", "invalid_image") from None
     if fmt not in ACCEPTED_FORMATS:
@@ -235,7 +247,7 @@ def _open_inputs(image_bytes: bytes, mask_bytes: bytes, max_pixels: int):
     return image, mask_size, hole, fmt
 
 
-def _decode_photo(image, mask_size, fmt):
+def _decode_photo(image: Image.Image, mask_size: tuple[int, int], fmt: str) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -250,7 +262,7 @@ def _decode_photo(image, mask_size, fmt):
 WEBHOOK_ATTEMPTS = 3
 
 
-def notify_webhook(services, job_id: str) -> bool:
+def notify_webhook(services: Services, job_id: str) -> bool:
     """POST the finished job to its webhook_url: a few tries with backoff, never failing the job."""
     job = services.jobs.get(job_id)
     if not job or not job.get("webhook_url"):
