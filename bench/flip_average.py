@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -13,25 +12,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.inpaint_timing import median_seconds, photo_and_hole  # noqa: E402
+from bench.inpaint_timing import parse_args, ratio_table  # noqa: E402
 from pconv.inpaint import Inpainter  # noqa: E402
 from pconv.report import machine_description, write_section  # noqa: E402
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--sizes", type=int, nargs="+", default=[512, 1024])
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--write")
-    args = p.parse_args(argv)
+    args = parse_args(__doc__, argv)
     variants = {"one pass": Inpainter.load("pconv", flip_average=False), "flip averaged": Inpainter.load("pconv")}
-    lines = ["| photo | hole | one pass, ms | flip averaged, ms | ratio |", "| --- | --- | --- | --- | --- |"]
-    for side in args.sizes:
-        image, hole = photo_and_hole(side, (0.1, 0.2))
-        one, two = (seconds * 1000 for seconds in median_seconds(variants, image, hole, args.repeats).values())
-        lines.append(f"| {image.width}×{image.height} | {hole.mean():.0%} | {one:.0f} | {two:.0f} | {two / one:.2f}× |")
-        print(lines[-1], flush=True)
-    text = "\n".join(lines)
+    text = ratio_table(variants, args.sizes, args.repeats)
     print("\n" + text)
     if args.write:
         body = (f"{machine_description()}, torch {torch.__version__}, {torch.get_num_threads()} threads, the shipped "
