@@ -124,6 +124,7 @@ class PConvUNet(nn.Module):
         self.register_buffer("mean", torch.tensor(config.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(config.std).view(1, 3, 1, 1), persistent=False)
         self.finetune = False
+        self.keep_statistics = False
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         stride = self.config.stride
@@ -156,14 +157,24 @@ class PConvUNet(nn.Module):
                 p.requires_grad_(not enabled)
         return self.train(self.training)
 
+    def set_keep_statistics(self, enabled: bool = True) -> PConvUNet:
+        """Every BatchNorm normalises with its running statistics and stops updating them, while
+        its affine parameters still learn: fine-tuning at a small batch (a CPU's 8 crops) after
+        training at a large one (a GPU's 64) must not replace statistics it cannot estimate as well."""
+        self.keep_statistics = enabled
+        return self.train(self.training)
+
     def encoder_batchnorms(self) -> list[nn.BatchNorm2d]:
         return [b.bn for b in self.encoder if b.bn is not None]
 
+    def batchnorms(self) -> list[nn.BatchNorm2d]:
+        return [b.bn for b in [*self.encoder, *self.decoder] if b.bn is not None]
+
     def train(self, mode: bool = True) -> PConvUNet:
         super().train(mode)
-        if self.finetune:
-            for bn in self.encoder_batchnorms():
-                bn.eval()
+        fixed = self.batchnorms() if self.keep_statistics else self.encoder_batchnorms() if self.finetune else []
+        for bn in fixed:
+            bn.eval()
         return self
 
 

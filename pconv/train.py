@@ -59,6 +59,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--amp", action="store_true", help="bfloat16 autocast (GPU)")
     p.add_argument("--init",
                    help="start from this model file's weights (a new optimiser) when the run has no checkpoint")
+    p.add_argument("--keep-statistics", action="store_true",
+                   help="every BatchNorm keeps its running statistics (fine-tuning at a small batch after "
+                        "training at a large one); their scale and shift still learn")
     p.add_argument("--half-model", action="store_true",
                    help="write model.safetensors in float16, as weights ship (half the size; the checkpoint "
                         "keeps float32)")
@@ -175,6 +178,7 @@ def train(args: argparse.Namespace) -> int:
             raise SystemExit(f"--init {args.init} is {initial.config}, not the requested {config}")
         model.load_state_dict(initial.state_dict())
         log.info("initialised from %s", args.init)
+    model.set_keep_statistics(args.keep_statistics)
     (out / "args.json").write_text(json.dumps(vars(args), indent=1))
 
     total_steps = args.steps + args.finetune_steps

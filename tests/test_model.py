@@ -75,6 +75,25 @@ def test_finetune_freezes_encoder_batchnorm_only():
     assert enc_bn.training and enc_bn.weight.requires_grad
 
 
+def test_keep_statistics_fixes_every_running_statistic_but_not_the_affine():
+    torch.manual_seed(0)
+    model = pconv_unet(7, width=0.125).set_keep_statistics(True).set_finetune(False)
+    model.train()
+    bns = model.batchnorms()
+    before = [(bn.running_mean.clone(), bn.running_var.clone(), bn.weight.clone()) for bn in bns]
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    image = torch.rand(2, 3, 128, 128)
+    mask = (torch.rand(2, 1, 128, 128) > 0.3).float()
+    model(image, mask).abs().mean().backward()
+    opt.step()
+    assert len(bns) == 12 and not any(bn.training for bn in bns)
+    for bn, (mean, var, _) in zip(bns, before):
+        assert torch.equal(bn.running_mean, mean) and torch.equal(bn.running_var, var)
+    assert any(not torch.equal(bn.weight, weight) for bn, (_, _, weight) in zip(bns, before))
+    model.set_keep_statistics(False)
+    assert all(bn.training for bn in bns)
+
+
 def test_fill_works_in_image_units():
     model = pconv_unet(7, width=0.125).eval()
     image = torch.rand(1, 3, 128, 128)
