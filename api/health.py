@@ -1,10 +1,11 @@
 """Liveness and readiness."""
 
 from apiflask import APIBlueprint
-from flask import Response, current_app
+from flask import Response
 
 from core.metrics import exposition
 
+from .context import services
 from .schemas import Health
 
 bp = APIBlueprint("health", __name__, tag="health")
@@ -22,15 +23,15 @@ def healthz():
 @bp.doc(responses={503: "Redis or storage unreachable"})
 def readyz():
     """Redis and storage both answer."""
-    services = current_app.extensions["sneaky"]
+    s = services()
     checks = {}
     try:
-        services.redis.ping()
+        s.redis.ping()
         checks["redis"] = "ok"
     except Exception as exc:  # any failure means not ready; say which
         checks["redis"] = f"error: {type(exc).__name__}"
     try:
-        services.storage.ping()
+        s.storage.ping()
         checks["storage"] = "ok"
     except Exception as exc:
         checks["storage"] = f"error: {type(exc).__name__}"
@@ -43,5 +44,5 @@ def readyz():
                          "content": {"text/plain": {"schema": {"type": "string"}}}}})
 def metrics():
     """Prometheus metrics of the API and, with a shared multiprocess folder, of the workers."""
-    body = exposition(current_app.extensions["sneaky"].redis)
+    body = exposition(services().redis)
     return Response(body, mimetype="text/plain; version=0.0.4")

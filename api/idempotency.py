@@ -15,8 +15,9 @@ from functools import wraps
 from flask import current_app, g, request
 
 from core import keyspace
+from core.errors import SneakyError
 
-from .problems import Problem
+from .context import services
 
 TTL_SECONDS = 24 * 3600
 
@@ -45,17 +46,17 @@ def idempotent(view):
         if key is None:
             return view(*args, **kwargs)
         if not 1 <= len(key) <= 255:
-            raise Problem("invalid_field", "Idempotency-Key must be 1 to 255 characters", 422)
-        redis = current_app.extensions["sneaky"].redis
+            raise SneakyError("Idempotency-Key must be 1 to 255 characters", "invalid_field")
+        redis = services().redis
         slot = keyspace.idempotency(g.tenant, hashlib.sha256(key.encode()).hexdigest())
         fp = fingerprint()
         if not redis.set(slot, json.dumps({"fp": fp, "state": "pending"}), nx=True, ex=TTL_SECONDS):
             stored = json.loads(redis.get(slot) or b"{}")
             if stored.get("fp") != fp:
-                raise Problem("idempotency_mismatch", "this Idempotency-Key was used with a different request", 422)
+                raise SneakyError("this Idempotency-Key was used with a different request", "idempotency_mismatch")
             if stored.get("state") != "done":
-                raise Problem("idempotency_in_progress", "a request with this Idempotency-Key is in progress", 409,
-                              headers={"Retry-After": "1"})
+                raise SneakyError("a request with this Idempotency-Key is in progress", "idempotency_in_progress",
+                                  headers={"Retry-After": "1"})
             response = current_app.response_class(stored["body"], status=stored["status"],
                                                   mimetype=stored["mimetype"])
             response.headers.update(stored["headers"])

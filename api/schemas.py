@@ -4,7 +4,7 @@ from apiflask import Schema
 from apiflask.fields import URL, Dict, File, Float, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range
 
-from core.jobs import STATUSES
+from core.jobs import JobStatus
 from pconv import ENGINES
 from pconv.images import MAX_GROW
 
@@ -29,7 +29,7 @@ class JobForm(Schema):
 class ListQuery(Schema):
     limit = Integer(load_default=20, validate=Range(1, 100))
     cursor = String(load_default=None, validate=Length(max=64))
-    status = String(load_default=None, validate=OneOf(STATUSES))
+    status = String(load_default=None, validate=OneOf([s.value for s in JobStatus]))
     batch_id = String(load_default=None, validate=Length(max=64))
 
 
@@ -50,9 +50,9 @@ class ErrorInfo(Schema):
     message = String()
 
 
-class Job(Schema):
+class JobSchema(Schema):  # "Job" in the OpenAPI document
     id = String()
-    status = String(validate=OneOf(STATUSES))
+    status = String(validate=OneOf([s.value for s in JobStatus]))
     engine = String()
     grow = Integer()
     priority = String()
@@ -68,7 +68,7 @@ class Job(Schema):
 
 
 class JobList(Schema):
-    items = List(Nested(Job))
+    items = List(Nested(JobSchema))
     next_cursor = String(allow_none=True)
 
 

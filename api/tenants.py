@@ -4,9 +4,11 @@ there are no keys and every request belongs to the tenant ``default``."""
 
 from __future__ import annotations
 
-from flask import current_app, g, request
+from flask import g, request
 
-from .problems import Problem
+from core.errors import SneakyError
+
+from .context import services
 
 OPEN_TENANT = "default"
 
@@ -15,16 +17,16 @@ def authenticate() -> None:
     """Runs before every request; only the versioned API needs a key."""
     if not request.path.startswith("/v1/"):
         return
-    services = current_app.extensions["sneaky"]
-    if services.settings.auth == "open":
+    s = services()
+    if s.settings.auth == "open":
         g.tenant = OPEN_TENANT
         return
     header = request.headers.get("Authorization", "")
     scheme, _, secret = header.partition(" ")
-    tenant = services.keys.tenant_of(secret.strip()) if scheme.lower() == "bearer" else None
+    tenant = s.keys.tenant_of(secret.strip()) if scheme.lower() == "bearer" else None
     if tenant is None:
-        raise Problem("unauthorized", "a valid API key is required: Authorization: Bearer <key>", 401,
-                      headers={"WWW-Authenticate": 'Bearer realm="sneaky"'})
+        raise SneakyError("a valid API key is required: Authorization: Bearer <key>", "unauthorized",
+                          headers={"WWW-Authenticate": 'Bearer realm="sneaky"'})
     g.tenant = tenant
 
 

@@ -4,12 +4,13 @@ clients send photos straight to storage. Keys never used expire with the retenti
 from __future__ import annotations
 
 from apiflask import APIBlueprint
-from flask import current_app, request, url_for
+from flask import request, url_for
 
 from core import keyspace
 from core.batches import UPLOAD_KEY, new_upload_key, upload_object_key
+from core.errors import SneakyError
 
-from .problems import Problem
+from .context import services
 from .schemas import UploadRequest, Uploads
 from .tenants import current_tenant
 
@@ -22,7 +23,7 @@ UPLOAD_URL_SECONDS = 3600
 @bp.output(Uploads, status_code=201)
 def create_uploads(body):
     """Upload slots: PUT each file's bytes to its URL, then name its key in a job or batch."""
-    s = current_app.extensions["sneaky"]
+    s = services()
     tenant = current_tenant()
     slots = []
     with s.redis.pipeline() as pipe:
@@ -41,14 +42,14 @@ def create_uploads(body):
 @bp.doc(responses={201: "stored", 404: "unknown or expired upload key", 413: "too large"})
 def put_upload(key):
     """The upload URL of local storage (S3 storage hands out presigned URLs instead)."""
-    s = current_app.extensions["sneaky"]
+    s = services()
     tenant = current_tenant()
     owner = s.redis.get(keyspace.upload(key)) if UPLOAD_KEY.match(key) else None
     if owner is None or owner.decode() != tenant:
-        raise Problem("not_found", "unknown or expired upload key", 404)
+        raise SneakyError("unknown or expired upload key", "not_found")
     limit = s.settings.max_upload_bytes
     data = request.stream.read(limit + 1)
     if len(data) > limit:
-        raise Problem("too_large", f"an upload may hold at most {limit:,} bytes")
+        raise SneakyError(f"an upload may hold at most {limit:,} bytes", "too_large")
     s.storage.put(upload_object_key(tenant, key), data, request.content_type or "application/octet-stream")
     return {"key": key}, 201

@@ -2,7 +2,9 @@
 public API like any client."""
 
 from apiflask import APIBlueprint
-from flask import current_app, send_from_directory
+from flask import send_from_directory
+
+from .context import services
 
 bp = APIBlueprint("web", __name__, static_folder="static", static_url_path="/static", enable_openapi=False)
 
@@ -11,7 +13,7 @@ bp = APIBlueprint("web", __name__, static_folder="static", static_url_path="/sta
 def index():
     response = send_from_directory(bp.static_folder, "index.html", max_age=0)
     # everything comes from this origin (and, with S3, results from the storage's presigned URLs)
-    storage = getattr(current_app.extensions["sneaky"].storage, "download_origins", "")
+    storage = getattr(services().storage, "download_origins", "")
     response.headers["Content-Security-Policy"] = (
         f"default-src 'self'; img-src 'self' blob: data:; connect-src 'self' {storage}; style-src 'self'; "
         "script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"

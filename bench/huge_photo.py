@@ -41,7 +41,7 @@ import io, json, sys, time, warnings
 warnings.simplefilter("ignore")
 from pconv.images import encode
 from pconv.inpaint import Inpainter
-from worker.tasks import _decode_photo, _open_inputs
+from worker.pipeline import _decode_photo, _open_inputs
 engine = sys.argv[3]
 inpainter = Inpainter.load(engine, allow_random=True)
 image_bytes, mask_bytes = open(sys.argv[1], "rb").read(), open(sys.argv[2], "rb").read()

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 import secrets
+from typing import Any
 
 from . import keyspace
-from .jobs import TERMINAL, JobStore, decode, new_job_id, now_rfc3339
+from .jobs import Job, JobStatus, JobStore, new_job_id, now_rfc3339, valid_id
 
 UPLOAD_KEY = re.compile(r"^upl_[0-9a-f]{32}$")
 
@@ -37,24 +38,24 @@ class BatchStore:
     def jobs_key(self, batch_id: str) -> str:
         return keyspace.batch_jobs(batch_id, self.jobs.ns)
 
-    def create(self, tenant: str, jobs: list[dict], settings: dict) -> dict:
+    def create(self, tenant: str, jobs: list[Job], settings: dict[str, Any]) -> dict[str, Any]:
         """Write the batch and all its jobs (queued) in one round trip."""
         batch_id = new_job_id()
         batch = {"id": batch_id, "tenant": tenant, "total": len(jobs), "created_at": now_rfc3339(), **settings}
         for job in jobs:
-            job["batch_id"] = batch_id
+            job.batch_id = batch_id
         with self.redis.pipeline() as pipe:
             for job in jobs:
                 self.jobs.create(job, pipe=pipe)
             pipe.hset(self.key(batch_id), mapping={k: str(v) for k, v in batch.items()})
-            pipe.rpush(self.jobs_key(batch_id), *[j["id"] for j in jobs])
+            pipe.rpush(self.jobs_key(batch_id), *[j.id for j in jobs])
             for key in (self.key(batch_id), self.jobs_key(batch_id)):
                 pipe.expire(key, self.jobs.retention)
             pipe.execute()
         return batch
 
-    def get(self, batch_id: str, tenant: str) -> dict | None:
-        if not batch_id.isalnum() or len(batch_id) > 64:
+    def get(self, batch_id: str, tenant: str) -> dict[str, Any] | None:
+        if not valid_id(batch_id):
             return None
         raw = self.redis.hgetall(self.key(batch_id))
         batch = {k.decode(): v.decode() for k, v in raw.items()}
@@ -66,22 +67,19 @@ class BatchStore:
     def job_ids(self, batch_id: str) -> list[str]:
         return [j.decode() for j in self.redis.lrange(self.jobs_key(batch_id), 0, -1)]
 
-    def jobs_of(self, batch_id: str) -> list[dict]:
-        """The batch's job records in item order (an expired or deleted one reads as None)."""
+    def jobs_of(self, batch_id: str) -> list[tuple[str, Job | None]]:
+        """The batch's job ids in item order, each with its job (None once expired or deleted)."""
         ids = self.job_ids(batch_id)
-        with self.redis.pipeline() as pipe:
-            for job_id in ids:
-                pipe.hgetall(self.jobs.job_key(job_id))
-            return [decode(raw) or {"id": job_id, "status": "deleted"} for job_id, raw in zip(ids, pipe.execute())]
+        return list(zip(ids, self.jobs.get_many(ids)))
 
-    def summary(self, batch: dict, jobs: list[dict]) -> dict:
-        counts = {s: 0 for s in ("queued", "running", "succeeded", "failed", "canceled")}
+    def summary(self, batch: dict[str, Any], jobs: list[Job | None]) -> dict[str, Any]:
+        counts = {s.value: 0 for s in JobStatus}
         for job in jobs:
-            if job["status"] in counts:
-                counts[job["status"]] += 1
-        finished = sum(counts[s] for s in TERMINAL)
+            if job is not None:
+                counts[job.status] += 1
+        finished = sum(counts[s] for s in JobStatus if s.finished)
         done = finished == len(jobs)
-        stamps = [j.get("finished_at") for j in jobs if j.get("finished_at")]
+        stamps = [j.finished_at for j in jobs if j is not None and j.finished_at]
         return {
             "id": batch["id"],
             "status": "done" if done else "running",
@@ -89,7 +87,7 @@ class BatchStore:
             "counts": counts,
             "progress": round(finished / batch["total"], 4) if batch["total"] else 1.0,
             "created_at": batch["created_at"],
-            "finished_at": max(str(s) for s in stamps) if done and stamps else None,
+            "finished_at": max(stamps) if done and stamps else None,
             "priority": batch.get("priority"),
             "engine": batch.get("engine"),
             "grow": int(batch.get("grow") or 0),

@@ -1,9 +1,11 @@
-"""Job records in Redis: one hash per job, a per-tenant index, forward-only state.
+"""The job: a typed record (``Job``, ``JobStatus``) and the one store that reads and writes it.
 
-State only moves forward: queued → running → succeeded | failed | canceled
-(a redelivered job may go running → running, counting another attempt). Every
-transition is one Lua script, so a late or duplicate message can never move a
-job backwards or resurrect a deleted one.
+A job is one Redis hash (``core/keyspace.py``); ``Job.to_record``/``Job.from_record`` are the only
+code that knows its field encoding. State only moves forward (docs/architecture.md, "The job's
+states"): queued → running → succeeded | failed | canceled, a redelivered job going running →
+running and counting another attempt. Every transition is one Lua script that checks the state
+and writes every field of the change together, so a late or duplicate message can never move a
+job backwards or resurrect a deleted one, and a success is never seen without its result.
 """
 
 from __future__ import annotations
@@ -11,18 +13,145 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 import redis
 
 from . import keyspace
+from .errors import SneakyError
 
-QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = "queued", "running", "succeeded", "failed", "canceled"
-STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED)
-TERMINAL = (SUCCEEDED, FAILED, CANCELED)
-JSON_FIELDS = ("metadata", "input", "result", "error")
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def finished(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED})
+ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+def new_job_id() -> str:
+    """Sortable by creation time (milliseconds, then 80 random bits), so the tenant index can
+    list newest first by id alone."""
+    return f"{int(time.time() * 1000):012x}{secrets.token_hex(10)}"
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def valid_id(value: str) -> bool:
+    """Job and batch ids as ``new_job_id`` makes them; anything else is unknown without a look-up."""
+    return value.isalnum() and len(value) <= 64
+
+
+@dataclass
+class Job:
+    id: str
+    tenant: str
+    engine: str
+    priority: str
+    input: dict[str, Any]  # the photo as inspected: format, width, height (then hole_ratio)
+    image_key: str = ""  # storage keys: server-made, never a client's names
+    mask_key: str = ""
+    mask_shared: bool = False  # a batch's one mask: not this job's to delete
+    grow: int = 0
+    metadata: dict[str, Any] = field(default_factory=dict)
+    webhook_url: str | None = None
+    batch_id: str | None = None
+    status: JobStatus = JobStatus.QUEUED
+    attempts: int = 0
+    cancel_requested: bool = False
+    created_at: str = field(default_factory=now_rfc3339)
+    started_at: str | None = None
+    finished_at: str | None = None
+    result: dict[str, Any] | None = None  # width, height, format
+    result_key: str | None = None
+    error: dict[str, str] | None = None  # code, message
+
+    @classmethod
+    def new(cls, tenant: str, engine: str, priority: str, input: dict[str, Any], **optional: Any) -> Job:
+        return cls(id=new_job_id(), tenant=tenant, engine=engine, priority=priority, input=input, **optional)
+
+    def object_key(self, name: str) -> str:
+        """Where this job's own objects live: under its tenant and id, never a client's names."""
+        return f"{self.tenant}/{self.id}/{name}"
+
+    @property
+    def stored_keys(self) -> list[str]:
+        """The objects that belong to this job alone (a batch's shared mask is not one of them)."""
+        keys = [self.image_key, self.result_key or ""] + ([] if self.mask_shared else [self.mask_key])
+        return [k for k in keys if k]
+
+    @property
+    def result_filename(self) -> str:
+        from .photos import EXTENSIONS  # Pillow comes with it: only when a name is asked for
+
+        return f"{self.id}{EXTENSIONS.get((self.result or {}).get('format', ''), '')}"
+
+    def public_view(self, result_url: str | None = None) -> dict[str, Any]:
+        """The job as the API and webhooks show it: no storage keys, no tenant."""
+        result = self.result
+        if result is not None and result_url:
+            result = {**result, "url": result_url}
+        return {
+            "id": self.id, "status": self.status, "engine": self.engine, "grow": self.grow,
+            "priority": self.priority, "created_at": self.created_at or None, "started_at": self.started_at,
+            "finished_at": self.finished_at, "attempts": self.attempts, "batch_id": self.batch_id,
+            "metadata": self.metadata, "input": self.input or None, "result": result, "error": self.error,
+        }
+
+    # -- the Redis hash: the only code that knows its encoding ---------------------------
+
+    def to_record(self) -> dict[str, str]:
+        return {f.name: _encode(f.name, getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_record(cls, raw: Mapping[bytes, bytes]) -> Job | None:
+        """The job a hash holds, or None for an empty one (deleted or expired)."""
+        record = {k.decode(): v.decode() for k, v in raw.items()}
+        if "status" not in record or "id" not in record:
+            return None
+        values = {f.name: _decode(f.name, record[f.name]) for f in fields(cls) if f.name in record}
+        return cls(**values)
+
+
+_JSON = {"input", "metadata", "result", "error"}
+_FLAGS = {"mask_shared", "cancel_requested"}
+_COUNTS = {"grow", "attempts"}
+
+
+def _encode(name: str, value: Any) -> str:
+    if name in _JSON:
+        return "" if value is None else json.dumps(value)
+    if name in _FLAGS:
+        return "1" if value else "0"
+    return "" if value is None else str(value)
+
+
+def _decode(name: str, text: str) -> Any:
+    if name in _JSON:
+        return json.loads(text) if text else ({} if name in ("input", "metadata") else None)
+    if name in _FLAGS:
+        return text == "1"
+    if name in _COUNTS:
+        return int(text or 0)
+    if name == "status":
+        return JobStatus(text)
+    return text or (None if name not in ("id", "tenant", "engine", "priority", "image_key", "mask_key",
+                                         "created_at") else "")
+
 
 # KEYS[1] job hash; ARGV[1] comma-separated allowed current states, ARGV[2] new state,
 # ARGV[3] 1 to count an attempt, then field/value pairs to set. Returns the state before.
@@ -38,24 +167,14 @@ return '=' .. current
 """
 
 
-def new_job_id() -> str:
-    """Sortable by creation time (milliseconds, then 80 random bits), so the tenant index can
-    list newest first by id alone."""
-    return f"{int(time.time() * 1000):012x}{secrets.token_hex(10)}"
-
-
-def now_rfc3339() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 @dataclass
 class Transition:
     applied: bool
-    previous: str | None  # None: the job does not exist (deleted or expired)
+    previous: JobStatus | None  # None: the job does not exist (deleted or expired)
 
 
 class JobStore:
-    """All reads and writes of job records go through here."""
+    """Every read and write of a job record: its state changes, attempts, cancel flag and result."""
 
     def __init__(self, client: redis.Redis, retention_seconds: int, namespace: str = keyspace.NAMESPACE) -> None:
         self.redis = client
@@ -69,58 +188,60 @@ class JobStore:
     def tenant_key(self, tenant: str) -> str:
         return keyspace.tenant_jobs(tenant, self.ns)
 
+    def done_key(self, job_id: str) -> str:
+        return keyspace.job_done(job_id, self.ns)
+
     # -- writes -----------------------------------------------------------------------
 
-    def create(self, job: dict, pipe: redis.client.Pipeline | None = None) -> None:
-        """Write a new queued job and index it for its tenant, both expiring with the retention
+    def create(self, job: Job, pipe: redis.client.Pipeline | None = None) -> None:
+        """Write a new job and index it for its tenant, both expiring with the retention
         (into ``pipe`` when given, so a batch writes all its jobs in one round trip)."""
-        record = {k: json.dumps(v) if k in JSON_FIELDS else ("" if v is None else str(v)) for k, v in job.items()}
-        record.setdefault("status", QUEUED)
-        record.setdefault("attempts", "0")
-        record.setdefault("created_at", now_rfc3339())
-        key, index = self.job_key(job["id"]), self.tenant_key(job["tenant"])
+        key, index = self.job_key(job.id), self.tenant_key(job.tenant)
         oldest = f"{int((time.time() - self.retention) * 1000):012x}"
         writer = self.redis.pipeline() if pipe is None else pipe
-        writer.hset(key, mapping=record)
+        writer.hset(key, mapping=job.to_record())
         writer.expire(key, self.retention)
-        writer.zadd(index, {job["id"]: 0})
+        writer.zadd(index, {job.id: 0})
         writer.zremrangebylex(index, "-", f"({oldest}")  # entries past retention
         writer.expire(index, self.retention)
         if pipe is None:
             writer.execute()
             writer.reset()
 
-    def transition(self, job_id: str, allowed: tuple[str, ...], new: str, count_attempt: bool = False,
-                   **fields: Any) -> Transition:
-        args = [",".join(allowed), new, "1" if count_attempt else "0"]
-        for name, value in fields.items():
-            args += [name, json.dumps(value) if name in JSON_FIELDS else ("" if value is None else str(value))]
+    def _move(self, job_id: str, allowed: Iterable[JobStatus], new: JobStatus, count_attempt: bool = False,
+              **changes: Any) -> Transition:
+        args = [",".join(allowed), new.value, "1" if count_attempt else "0"]
+        for name, value in changes.items():
+            args += [name, _encode(name, value)]
         res = self._transition(keys=[self.job_key(job_id)], args=args)
         if res is None:
             return Transition(False, None)
         res = res.decode() if isinstance(res, bytes) else res
         if res.startswith("="):
-            return Transition(True, res[1:])
-        return Transition(False, res)
+            return Transition(True, JobStatus(res[1:]))
+        return Transition(False, JobStatus(res))
 
     def start(self, job_id: str) -> Transition:
-        return self.transition(job_id, (QUEUED, RUNNING), RUNNING, count_attempt=True, started_at=now_rfc3339())
+        return self._move(job_id, ACTIVE, JobStatus.RUNNING, count_attempt=True, started_at=now_rfc3339())
 
-    def succeed(self, job_id: str, result: dict, input_info: dict | None = None) -> Transition:
-        fields: dict[str, Any] = {"result": result, "finished_at": now_rfc3339()}
+    def succeed(self, job_id: str, result: dict[str, Any], result_key: str,
+                input_info: dict[str, Any] | None = None) -> Transition:
+        """Success and its result (the stored object's key, its size and format) in one write."""
+        changes: dict[str, Any] = {"result": result, "result_key": result_key, "finished_at": now_rfc3339()}
         if input_info is not None:
-            fields["input"] = input_info
-        return self.transition(job_id, (RUNNING,), SUCCEEDED, **fields)
+            changes["input"] = input_info
+        return self._move(job_id, (JobStatus.RUNNING,), JobStatus.SUCCEEDED, **changes)
 
-    def fail(self, job_id: str, code: str, message: str) -> Transition:
-        error = {"code": code, "message": message}
-        return self.transition(job_id, (QUEUED, RUNNING), FAILED, error=error, finished_at=now_rfc3339())
+    def fail(self, job_id: str, error: SneakyError) -> Transition:
+        return self._move(job_id, ACTIVE, JobStatus.FAILED, error={"code": error.code, "message": error.detail},
+                          finished_at=now_rfc3339())
 
-    def cancel(self, job_id: str, from_states: tuple[str, ...] = (QUEUED,)) -> Transition:
-        return self.transition(job_id, from_states, CANCELED, finished_at=now_rfc3339())
+    def cancel(self, job_id: str, from_states: Iterable[JobStatus] = (JobStatus.QUEUED,)) -> Transition:
+        return self._move(job_id, from_states, JobStatus.CANCELED, finished_at=now_rfc3339())
 
-    def done_key(self, job_id: str) -> str:
-        return keyspace.job_done(job_id, self.ns)
+    def request_cancel(self, job_id: str) -> None:
+        """A running job stops at its worker's next safe point (``cancel_requested``)."""
+        self.redis.hset(self.job_key(job_id), "cancel_requested", _encode("cancel_requested", True))
 
     def signal_done(self, job_id: str) -> None:
         """Wake whoever waits on this job (GET /v1/jobs/{id}?wait=...)."""
@@ -129,126 +250,67 @@ class JobStore:
             pipe.expire(self.done_key(job_id), 60)
             pipe.execute()
 
+    def delete(self, job: Job) -> None:
+        with self.redis.pipeline() as pipe:
+            pipe.delete(self.job_key(job.id))
+            pipe.zrem(self.tenant_key(job.tenant), job.id)
+            pipe.execute()
+
+    # -- reads ------------------------------------------------------------------------
+
+    def get(self, job_id: str, tenant: str | None = None) -> Job | None:
+        """The job, or None if unknown — or owned by another tenant, which reads the same."""
+        if not valid_id(job_id):
+            return None
+        job = Job.from_record(self.redis.hgetall(self.job_key(job_id)))
+        if job is None or (tenant is not None and job.tenant != tenant):
+            return None
+        return job
+
+    def get_many(self, job_ids: list[str]) -> list[Job | None]:
+        """In one round trip, in order; an expired or deleted one reads as None."""
+        with self.redis.pipeline() as pipe:
+            for job_id in job_ids:
+                pipe.hgetall(self.job_key(job_id))
+            return [Job.from_record(raw) for raw in pipe.execute()]
+
+    def cancel_requested(self, job_id: str) -> bool:
+        return _decode("cancel_requested", (self.redis.hget(self.job_key(job_id), "cancel_requested") or b"").decode())
+
+    def attempts(self, job_ids: list[str]) -> list[int]:
+        """How often each job has started (a redelivered message counts again)."""
+        with self.redis.pipeline() as pipe:
+            for job_id in job_ids:
+                pipe.hget(self.job_key(job_id), "attempts")
+            return [int(a or 0) for a in pipe.execute()]
+
     def wait_done(self, blocking: redis.Redis, job_id: str, seconds: float) -> None:
         """Block until the job ends or ``seconds`` pass; ``blocking`` is a client whose socket
         timeout is longer than the wait. The token goes back for any other waiter."""
         if blocking.blpop([self.done_key(job_id)], timeout=seconds):
             self.signal_done(job_id)
 
-    def request_cancel(self, job_id: str) -> None:
-        self.redis.hset(self.job_key(job_id), "cancel_requested", "1")
-
-    def delete(self, job: dict) -> None:
-        with self.redis.pipeline() as pipe:
-            pipe.delete(self.job_key(job["id"]))
-            pipe.zrem(self.tenant_key(job["tenant"]), job["id"])
-            pipe.execute()
-
-    # -- reads ------------------------------------------------------------------------
-
-    def get(self, job_id: str, tenant: str | None = None) -> dict | None:
-        """The record, or None if unknown — or owned by another tenant, which reads the same."""
-        if not job_id.isalnum() or len(job_id) > 64:
-            return None
-        raw = self.redis.hgetall(self.job_key(job_id))
-        job = decode(raw)
-        if job is None or (tenant is not None and job.get("tenant") != tenant):
-            return None
-        return job
-
     def list(self, tenant: str, limit: int, cursor: str | None = None, status: str | None = None,
-             batch_id: str | None = None) -> tuple[list[dict], str | None]:
+             batch_id: str | None = None) -> tuple[list[Job], str | None]:
         """Newest first. The cursor is the last id returned; filters scan forward in pages."""
         index = self.tenant_key(tenant)
-        items: list[dict] = []
+        items: list[Job] = []
         upper = f"({cursor}" if cursor else "+"
         scanned = 0
         while len(items) < limit and scanned < 50 * limit:
-            ids = self.redis.zrevrangebylex(index, upper, "-", start=0, num=limit)
+            ids = [i.decode() for i in self.redis.zrevrangebylex(index, upper, "-", start=0, num=limit)]
             if not ids:
                 return items, None
             scanned += len(ids)
-            with self.redis.pipeline() as pipe:
-                for job_id in ids:
-                    pipe.hgetall(self.job_key(job_id.decode()))
-                records = pipe.execute()
-            for job_id, raw in zip(ids, records):
-                upper = f"({job_id.decode()}"
-                job = decode(raw)
+            for job_id, job in zip(ids, self.get_many(ids)):
+                upper = f"({job_id}"
                 if job is None:
                     self.redis.zrem(index, job_id)  # expired record: drop the stale index entry
                     continue
-                if status and job["status"] != status or batch_id and job.get("batch_id") != batch_id:
+                if status and job.status != status or batch_id and job.batch_id != batch_id:
                     continue
                 items.append(job)
                 if len(items) == limit:
                     break
         more = self.redis.zrevrangebylex(index, upper, "-", start=0, num=1)
         return items, (upper[1:] if more else None)
-
-
-def decode(raw: dict) -> dict | None:
-    if not raw:
-        return None
-    job = {k.decode(): v.decode() for k, v in raw.items()}
-    if "status" not in job:
-        return None
-    for name in JSON_FIELDS:
-        job[name] = json.loads(job[name]) if job.get(name) else None
-    job["attempts"] = int(job.get("attempts") or 0)
-    job["grow"] = int(job.get("grow") or 0)
-    return job
-
-
-def public_view(job: dict, result_url: str | None = None) -> dict:
-    """The job as the API shows it (README, docs/architecture.md), without storage keys or tenant."""
-    result = job.get("result")
-    if result is not None and result_url:
-        result = {**result, "url": result_url}
-    return {
-        "id": job["id"],
-        "status": job["status"],
-        "engine": job.get("engine"),
-        "grow": job.get("grow", 0),
-        "priority": job.get("priority"),
-        "created_at": job.get("created_at") or None,
-        "started_at": job.get("started_at") or None,
-        "finished_at": job.get("finished_at") or None,
-        "attempts": job.get("attempts", 0),
-        "batch_id": job.get("batch_id") or None,
-        "metadata": job.get("metadata") or {},
-        "input": job.get("input"),
-        "result": result,
-        "error": job.get("error"),
-    }
-
-
-def object_key(tenant: str, job_id: str, name: str) -> str:
-    """Storage keys come from server-side ids only, never from anything a client named."""
-    return f"{tenant}/{job_id}/{name}"
-
-
-def stored_keys(job: dict) -> list[str]:
-    """The objects that belong to this job alone (a batch's shared mask is not one of them)."""
-    names = ("image_key", "result_key") if job.get("mask_shared") == "1" else ("image_key", "mask_key", "result_key")
-    return [job[k] for k in names if job.get(k)]
-
-
-def new_job(tenant: str, image_key: str, mask_key: str, input_info: dict, engine: str, priority: str,
-            metadata: dict | None = None, webhook_url: str | None = None, mask_shared: bool = False,
-            grow: int = 0) -> dict:
-    """A queued job record, as single submissions and batches both create them."""
-    return {
-        "id": new_job_id(),
-        "tenant": tenant,
-        "engine": engine,
-        "grow": str(grow),
-        "priority": priority,
-        "metadata": metadata or {},
-        "input": input_info,
-        "webhook_url": webhook_url or "",
-        "image_key": image_key,
-        "mask_key": mask_key,
-        "mask_shared": "1" if mask_shared else "0",
-        "status": QUEUED,
-    }

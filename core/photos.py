@@ -14,6 +14,8 @@ from PIL import Image, UnidentifiedImageError
 
 from pconv.images import InpaintError, check_mask_size, orientation
 
+from .errors import SneakyError, translate
+
 ACCEPTED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
 # EXIF orientations that swap width and height
@@ -39,26 +41,26 @@ HEADER_BYTES = 256 * 1024  # enough for the header and EXIF of any photo we acce
 
 
 def inspect(data: bytes, max_pixels: int, what: str = "image", complete: bool = True) -> PhotoInfo:
-    """Identify a photo or mask from its bytes without decoding pixels; raise InpaintError
+    """Identify a photo or mask from its bytes without decoding pixels; raise SneakyError
     with a stable code when it cannot be accepted. ``complete=False``: ``data`` is only the
     file's beginning, so truncation cannot be checked (the worker finds it)."""
     if not data:
-        raise InpaintError(f"the {what} is empty", "invalid_image")
+        raise SneakyError(f"the {what} is empty", "invalid_image")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             image = Image.open(io.BytesIO(data))
         except Image.DecompressionBombError:
-            raise InpaintError(f"the {what} has more pixels than allowed ({max_pixels:,})", "too_many_pixels") from None
+            raise SneakyError(f"the {what} has more pixels than allowed ({max_pixels:,})", "too_many_pixels") from None
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-            raise InpaintError(f"the {what} is not an image Sneaky can read", "invalid_image") from None
+            raise SneakyError(f"the {what} is not an image Sneaky can read", "invalid_image") from None
     if image.format not in ACCEPTED_FORMATS:
-        raise InpaintError(
+        raise SneakyError(
             f"the {what} is {image.format}; accepted formats are JPEG, PNG and WebP", "unsupported_format"
         )
     width, height = image.size
     if width * height > max_pixels:
-        raise InpaintError(
+        raise SneakyError(
             f"the {what} is {width}×{height} = {width * height:,} pixels, more than the {max_pixels:,} allowed",
             "too_many_pixels",
         )
@@ -70,7 +72,7 @@ def inspect(data: bytes, max_pixels: int, what: str = "image", complete: bool = 
 
 
 def _check_complete(data: bytes, fmt: str, what: str) -> None:
-    truncated = InpaintError(f"the {what} is truncated or damaged", "invalid_image")
+    truncated = SneakyError(f"the {what} is truncated or damaged", "invalid_image")
     if fmt == "PNG":
         try:
             Image.open(io.BytesIO(data)).verify()  # walks the chunks and their CRCs, decodes nothing
@@ -88,5 +90,13 @@ def _check_complete(data: bytes, fmt: str, what: str) -> None:
 def inspect_pair(image: bytes, mask: bytes, max_pixels: int) -> tuple[PhotoInfo, PhotoInfo]:
     photo = inspect(image, max_pixels, "image")
     mask_info = inspect(mask, max_pixels, "mask")
-    check_mask_size((photo.width, photo.height), (mask_info.width, mask_info.height))
+    check_same_size(photo, mask_info)
     return photo, mask_info
+
+
+def check_same_size(photo: PhotoInfo, mask: PhotoInfo) -> None:
+    """pconv's rule (sizes after EXIF orientation), with the service's error."""
+    try:
+        check_mask_size((photo.width, photo.height), (mask.width, mask.height))
+    except InpaintError as exc:
+        raise translate(exc) from None

@@ -14,15 +14,9 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlparse
 
+from .errors import ObjectMissing, StorageUnavailable
 
-class StorageUnavailable(RuntimeError):
-    """The storage could not be reached or answered with a server error."""
-
-    code = "storage_unavailable"
-
-
-class ObjectMissing(KeyError):
-    """No object under this key (never stored, deleted or expired)."""
+__all__ = ["ObjectMissing", "Storage", "StorageUnavailable", "open_storage"]
 
 
 class Storage(Protocol):
@@ -70,7 +64,7 @@ class LocalStorage:
             with self._path(key).open("rb") as f:
                 return f.read(max_bytes if max_bytes is not None else -1)
         except FileNotFoundError:
-            raise ObjectMissing(key) from None
+            raise ObjectMissing(f"no object under {key}") from None
 
     def delete(self, *keys: str) -> None:
         for key in keys:
@@ -151,7 +145,7 @@ class S3Storage:
         except ClientError as exc:
             err = exc.response.get("Error", {})
             if err.get("Code") in ("NoSuchKey", "404", "NotFound"):
-                raise ObjectMissing(kwargs.get("Key", "")) from None
+                raise ObjectMissing(f"no object under {kwargs.get('Key', '')}") from None
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
             if status >= 500 or err.get("Code") in ("NoSuchBucket", "SlowDown"):
                 raise StorageUnavailable(f"S3 {err.get('Code')}: {err.get('Message')}") from None

@@ -11,9 +11,7 @@ import ipaddress
 import socket
 from urllib.parse import urlparse
 
-
-class WebhookRefused(ValueError):
-    code = "invalid_webhook"
+from .errors import WebhookRefused
 
 
 def check_webhook_url(url: str, allow_private: bool = False) -> None:

@@ -1,36 +1,32 @@
-"""The Celery application workers run: ``celery -A worker.app worker -Q interactive,bulk``."""
+"""The Celery application workers run: ``celery -A worker.app worker -Q interactive,bulk``.
+
+It holds the app, the process's services and the worker's lifecycle (logging, engine warm-up,
+metrics, the retention sweeper); the task is ``worker/tasks.py``, the job pipeline
+``worker/pipeline.py``.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
-import threading
 from pathlib import Path
 
-import redis
-from celery import Task
-from celery.signals import setup_logging, worker_process_init, worker_ready
+from celery.signals import setup_logging, worker_process_init, worker_ready, worker_shutdown
 
-from core.jobs import JobStore
 from core.logs import configure_logging
-from core.queue import RUN_JOBS, enqueue, make_celery
+from core.queue import make_celery
+from core.services import Services
 from core.settings import Settings
-from core.storage import open_storage
 
-from . import engines, tasks
+from . import engines
+from .sweeper import Sweeper
 
 log = logging.getLogger("sneaky.worker")
 
 
-class Services:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.jobs = JobStore(redis.Redis.from_url(settings.redis_url), settings.retention_seconds)
-        self.storage = open_storage(settings.storage_url)
-
-
 settings = Settings.from_env()
 app = make_celery(settings)
+app.conf.include = ["worker.tasks"]
 engines.configure(settings.weights, flip_average=bool(settings.flip_average))
 _services: Services | None = None
 
@@ -38,7 +34,7 @@ _services: Services | None = None
 def services() -> Services:
     global _services
     if _services is None:  # per process, after the fork
-        _services = Services(settings)
+        _services = Services(settings, celery=app)
     return _services
 
 
@@ -69,9 +65,6 @@ def _load_default_engine(**_: object) -> None:
         log.exception("could not load engine %s", settings.default_engine)
 
 
-SWEEP_EVERY_SECONDS = 3600
-
-
 @worker_ready.connect
 def _serve_metrics(**_: object) -> None:
     """Workers of a pool each get scraped on SNEAKY_WORKER_METRICS_PORT (Kubernetes, compose)."""
@@ -88,30 +81,16 @@ def _serve_metrics(**_: object) -> None:
     start_http_server(int(port), registry=registry)
 
 
+_sweeper: Sweeper | None = None
+
+
 @worker_ready.connect
 def _start_retention_sweeper(**_: object) -> None:
-    """Stored objects outlive nothing: inputs and results older than the retention time go,
-    as their job records (which expire in Redis) have gone."""
-
-    def sweep_forever() -> None:
-        while True:
-            try:
-                removed = services().storage.delete_older_than(settings.retention_seconds)
-                if removed:
-                    log.info("retention sweep removed %d stored objects", removed)
-            except Exception:
-                log.warning("retention sweep failed", exc_info=True)
-            stop.wait(SWEEP_EVERY_SECONDS)
-
-    stop = threading.Event()
-    threading.Thread(target=sweep_forever, name="retention-sweeper", daemon=True).start()
+    global _sweeper
+    _sweeper = Sweeper(lambda: services().storage, settings.retention_seconds).start()
 
 
-@app.task(name=RUN_JOBS, bind=True)
-def run_jobs(self: Task, job_ids: list[str]) -> list[str | None]:
-    if tasks.split_if_retried(services(), job_ids):
-        queue = (self.request.delivery_info or {}).get("routing_key") or "bulk"
-        for job_id in job_ids:
-            enqueue(app, [job_id], queue, settings.job_time_limit)
-        return ["split"] * len(job_ids)
-    return tasks.run_jobs(services(), job_ids)
+@worker_shutdown.connect
+def _stop_retention_sweeper(**_: object) -> None:
+    if _sweeper is not None:
+        _sweeper.stop()

@@ -7,6 +7,8 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
+from core.errors import SneakyError
+
 if TYPE_CHECKING:  # torch loads with the first engine, in the worker process, not at import
     from pconv.inpaint import Inpainter
 
@@ -29,14 +31,13 @@ def get(engine: str) -> Inpainter:
     """The process's Inpainter for ``engine``, loaded on first use."""
     with _lock:
         if engine not in _loaded:
-            from pconv.images import InpaintError
             from pconv.inpaint import Inpainter
 
             try:
                 weights = _weights if engine == "pconv" else None
                 _loaded[engine] = Inpainter.load(engine, weights=weights, flip_average=_flip_average)
             except (FileNotFoundError, ValueError) as exc:
-                raise InpaintError(f"engine {engine} is not available on this worker: {exc}",
-                                   "engine_unavailable") from exc
+                raise SneakyError(f"engine {engine} is not available on this worker: {exc}",
+                                  "engine_unavailable") from exc
             log.info("engine %s loaded", engine)
         return _loaded[engine]

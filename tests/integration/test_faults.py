@@ -9,7 +9,7 @@ import numpy as np
 import requests
 from PIL import Image
 
-from core.jobs import JobStore, new_job
+from core.jobs import Job, JobStore
 from core.queue import enqueue, make_celery
 from core.settings import Settings
 from tests.integration.conftest import stored_objects
@@ -54,14 +54,14 @@ def test_a_job_started_too_often_ends_poisoned_and_others_flow(stack):
     jobs = JobStore(stack.redis(), settings.retention_seconds)
     ok = submit(stack, png_bytes(photo(20, 20)), mask_for(20, 20)[0]).json()
     # a job whose earlier deliveries all died with their worker: attempts already at the limit
-    poison = new_job("default", "default/x/image", "default/x/mask", {"width": 1, "height": 1, "format": "PNG"},
-                     "telea", "interactive")
+    poison = Job.new("default", "telea", "interactive", {"width": 1, "height": 1, "format": "PNG"},
+                     image_key="default/x/image", mask_key="default/x/mask")
     jobs.create(poison)
     for _ in range(settings.max_attempts):
-        jobs.start(poison["id"])
-    enqueue(make_celery(settings), [poison["id"]], "interactive", 60)
+        jobs.start(poison.id)
+    enqueue(make_celery(settings), [poison.id], "interactive", 60)
     after = submit(stack, png_bytes(photo(20, 20)), mask_for(20, 20)[0]).json()
-    poisoned = wait_done(stack, poison["id"])
+    poisoned = wait_done(stack, poison.id)
     assert poisoned["status"] == "failed" and poisoned["error"]["code"] == "poisoned"
     assert wait_done(stack, ok["id"])["status"] == "succeeded"
     assert wait_done(stack, after["id"])["status"] == "succeeded"

@@ -5,7 +5,8 @@ import time
 import pytest
 import redis
 
-from core.jobs import CANCELED, FAILED, QUEUED, RUNNING, SUCCEEDED, JobStore, new_job_id
+from core.errors import SneakyError
+from core.jobs import Job, JobStatus, JobStore, new_job_id
 
 
 @pytest.fixture
@@ -16,43 +17,45 @@ def store(redis_server):
 
 
 def make(store, tenant="t1", **extra):
-    job_id = new_job_id()
-    store.create({"id": job_id, "tenant": tenant, "engine": "telea", "priority": "interactive", "metadata": {},
-                  "input": {"width": 1, "height": 1, "format": "PNG"}, **extra})
-    return job_id
+    job = Job.new(tenant, "telea", "interactive", {"width": 1, "height": 1, "format": "PNG"}, **extra)
+    store.create(job)
+    return job.id
 
 
 def test_state_only_moves_forward(store):
     job_id = make(store)
-    assert store.get(job_id)["status"] == QUEUED
+    assert store.get(job_id).status == JobStatus.QUEUED
     assert store.start(job_id).applied
-    assert store.succeed(job_id, {"width": 1, "height": 1, "format": "PNG"}).applied
+    assert store.succeed(job_id, {"width": 1, "height": 1, "format": "PNG"}, "t1/x/result.png").applied
     # late or duplicate messages: none of them may move it again
     assert not store.start(job_id).applied
-    assert not store.fail(job_id, "internal", "late failure").applied
-    assert not store.cancel(job_id, (QUEUED, RUNNING)).applied
+    assert not store.fail(job_id, SneakyError("late failure")).applied
+    assert not store.cancel(job_id, (JobStatus.QUEUED, JobStatus.RUNNING)).applied
     job = store.get(job_id)
-    assert job["status"] == SUCCEEDED and job["error"] is None and job["attempts"] == 1
+    assert job.status == JobStatus.SUCCEEDED and job.error is None and job.attempts == 1
+    # the success and its result are one write: never one without the other
+    assert job.result == {"width": 1, "height": 1, "format": "PNG"} and job.result_key == "t1/x/result.png"
 
 
 def test_redelivery_counts_attempts(store):
     job_id = make(store)
     assert store.start(job_id).applied and store.start(job_id).applied  # worker died, message redelivered
-    assert store.get(job_id)["attempts"] == 2
+    assert store.get(job_id).attempts == 2
+    assert store.attempts([job_id, "unknown"]) == [2, 0]
 
 
 def test_canceled_job_never_starts(store):
     job_id = make(store)
     assert store.cancel(job_id).applied
     res = store.start(job_id)
-    assert not res.applied and res.previous == CANCELED
+    assert not res.applied and res.previous == JobStatus.CANCELED
 
 
 def test_deleted_job_is_not_resurrected(store):
     job_id = make(store)
     store.start(job_id)
     store.delete(store.get(job_id))
-    res = store.succeed(job_id, {"width": 1})
+    res = store.succeed(job_id, {"width": 1}, "t1/x/result.png")
     assert not res.applied and res.previous is None
     assert store.redis.exists(store.job_key(job_id)) == 0
 
@@ -60,16 +63,16 @@ def test_deleted_job_is_not_resurrected(store):
 def test_failed_records_error(store):
     job_id = make(store)
     store.start(job_id)
-    store.fail(job_id, "invalid_image", "cannot decode")
+    store.fail(job_id, SneakyError("cannot decode", "invalid_image"))
     job = store.get(job_id)
-    assert job["status"] == FAILED and job["error"] == {"code": "invalid_image", "message": "cannot decode"}
+    assert job.status == JobStatus.FAILED and job.error == {"code": "invalid_image", "message": "cannot decode"}
 
 
 def test_tenants_see_only_their_jobs(store):
     mine, theirs = make(store, "t1"), make(store, "t2")
     assert store.get(theirs, tenant="t1") is None and store.get(mine, tenant="t1") is not None
     items, _ = store.list("t1", 10)
-    assert [j["id"] for j in items] == [mine]
+    assert [j.id for j in items] == [mine]
 
 
 def test_records_expire_with_retention(store):
@@ -86,3 +89,19 @@ def test_ids_sort_by_creation():
     a = new_job_id()
     time.sleep(0.002)
     assert new_job_id() > a
+
+
+def test_a_job_reads_back_as_it_was_written(store):
+    job = Job.new("t1", "pconv", "bulk", {"width": 3, "height": 2, "format": "JPEG"}, image_key="t1/u/a",
+                  mask_key="t1/u/m", mask_shared=True, grow=4, metadata={"sku": "A-1", "n": [1, 2]},
+                  webhook_url="https://example.com/hook", batch_id="b1")
+    store.create(job)
+    assert store.get(job.id) == job
+    assert store.get(job.id).stored_keys == ["t1/u/a"]  # a shared mask is not the job's to delete
+
+
+def test_cancel_requested_is_read_through_the_store(store):
+    job_id = make(store)
+    assert store.cancel_requested(job_id) is False
+    store.request_cancel(job_id)
+    assert store.cancel_requested(job_id) is True and store.get(job_id).cancel_requested is True

@@ -1,0 +1,23 @@
+"""What the API processes and the workers share, built once per process from the settings."""
+
+from __future__ import annotations
+
+import redis
+from celery import Celery
+
+from .batches import BatchStore
+from .jobs import JobStore
+from .queue import make_celery
+from .settings import Settings
+from .storage import open_storage
+
+
+class Services:
+    def __init__(self, settings: Settings, celery: Celery | None = None, socket_timeout: float | None = None) -> None:
+        self.settings = settings
+        self.redis = redis.Redis.from_url(settings.redis_url, socket_timeout=socket_timeout,
+                                          socket_connect_timeout=2)
+        self.jobs = JobStore(self.redis, settings.retention_seconds)
+        self.batches = BatchStore(self.jobs)
+        self.storage = open_storage(settings.storage_url)
+        self.celery = celery or make_celery(settings)

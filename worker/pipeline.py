@@ -1,0 +1,250 @@
+"""The job pipeline: load a group's inputs, fill them together, store each result, record each outcome.
+
+Every job of a group ends on its own: one bad photo fails alone, with the code of the error that
+stopped it (``core/errors.py``). Webhooks are not sent here (``worker/webhooks.py``, after the
+pipeline): a slow receiver must not hold the group's results.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import numpy as np
+from celery.exceptions import SoftTimeLimitExceeded
+from PIL import Image
+
+from core.errors import ObjectMissing, SneakyError, translate
+from core.jobs import TERMINAL, Job, JobStatus
+from core.metrics import BATCH_SIZE, GPU_MEMORY, JOB_LATENCY, JOBS_FINISHED, MODEL_LATENCY
+from core.photos import ACCEPTED_FORMATS, EXTENSIONS
+from core.retry import retrying
+from core.services import Services
+from pconv.images import check_mask_size, encode, grow_hole, mask_to_hole, upright
+
+from . import engines
+
+if TYPE_CHECKING:  # pconv.inpaint brings torch: only with the first engine, in the worker process
+    from pconv.inpaint import Plan
+
+log = logging.getLogger("sneaky.worker")
+
+
+class Canceled(Exception):
+    """Everyone who wanted the result asked to cancel: stop at the next safe point."""
+
+
+@dataclass
+class Work:
+    """One job on its way through a group: inputs decoded, then filled, then stored."""
+
+    job_id: str
+    started: float
+    job: Job | None = None  # None: skipped before it was read (a late or duplicate delivery)
+    image: Image.Image | None = None
+    plan: Plan | None = None  # the crops to fill
+    fmt: str = ""
+    hole_ratio: float = 0.0
+    result: Image.Image | None = None
+    outcome: str | None = None  # a JobStatus once the job has ended, or why it was skipped
+
+
+def should_split(services: Services, job_ids: list[str]) -> bool:
+    """A group coming back (its worker died) is split into one message per job, so a photo
+    that kills workers takes no other job down with it again."""
+    return len(job_ids) > 1 and max(services.jobs.attempts(job_ids)) > 0
+
+
+def run(services: Services, job_ids: list[str]) -> list[Work]:
+    """Run a group of jobs: decode each, fill all that share an engine together (their crops
+    share forward passes), then store each result. Returns each job's work, in order, with its
+    outcome; jobs that ended have woken their waiters."""
+    work = [_load(services, job_id) for job_id in job_ids]
+    by_engine: dict[str, list[Work]] = {}
+    for w in work:
+        if w.outcome is None and w.job is not None:
+            by_engine.setdefault(w.job.engine, []).append(w)
+    for engine, group in by_engine.items():
+        BATCH_SIZE.observe(len(group))
+        with MODEL_LATENCY.labels(engine).time():
+            _fill(services, engine, group)
+        _record_gpu_memory()
+    for w in work:
+        if w.outcome is None:
+            w.outcome = _store(services, w)
+        if w.job is not None and w.outcome in TERMINAL:
+            services.jobs.signal_done(w.job_id)
+            _count_finished(w)
+    return work
+
+
+def _count_finished(w: Work) -> None:
+    assert w.job is not None and w.outcome is not None
+    engine = w.job.engine
+    JOBS_FINISHED.labels(w.outcome, engine).inc()
+    waited = time.time() - datetime.fromisoformat(w.job.created_at.replace("Z", "+00:00")).timestamp()
+    JOB_LATENCY.labels(engine).observe(max(0.0, waited))
+    log.info("job %s %s", w.job_id, w.outcome, extra={"job_id": w.job_id, "tenant": w.job.tenant,
+                                          "batch_id": w.job.batch_id, "engine": engine,
+                                          "duration_ms": round((time.monotonic() - w.started) * 1000, 1)})
+
+
+def _record_gpu_memory() -> None:
+    torch = sys.modules.get("torch")  # only where an engine brought it in
+    if torch is not None and torch.cuda.is_available():
+        GPU_MEMORY.set(torch.cuda.max_memory_allocated())
+
+
+def _load(services: Services, job_id: str) -> Work:
+    jobs = services.jobs
+    w = Work(job_id, time.monotonic())
+    started = retrying(lambda: jobs.start(job_id), f"job {job_id}: start")
+    if not started.applied:
+        # deleted, already finished or canceled: a late or duplicate delivery does nothing
+        log.info("job %s skipped: %s", job_id, started.previous or "no record", extra={"job_id": job_id})
+        w.outcome = started.previous or "missing"
+        return w
+    w.job = job = jobs.get(job_id)
+    if job is None:  # deleted right after it started
+        w.outcome = "missing"
+        return w
+    if job.attempts > services.settings.max_attempts:
+        poisoned = SneakyError(f"the job was started {job.attempts - 1} times and never finished; "
+                               "its input probably crashes the worker", "poisoned")
+        retrying(lambda: jobs.fail(job_id, poisoned), f"job {job_id}: record failure")
+        log.error("job %s poisoned after %d attempts", job_id, job.attempts - 1)
+        w.outcome = JobStatus.FAILED
+        return w
+    try:
+        image_bytes = _read_input(services, job, job.image_key)
+        mask_bytes = _read_input(services, job, job.mask_key)
+        photo, mask_size, hole, w.fmt = _open_inputs(image_bytes, mask_bytes, services.settings.max_pixels)
+        hole = grow_hole(hole, job.grow)
+        w.hole_ratio = float(np.count_nonzero(hole)) / hole.size
+        # plan the crops, then let the full-size hole go before the photo is decoded
+        w.plan = engines.get(job.engine).plan(hole)
+        del hole
+        w.image = _decode_photo(photo, mask_size, w.fmt)
+    except Exception as exc:
+        w.outcome = _end(services, w, exc)
+    return w
+
+
+def _read_input(services: Services, job: Job, key: str) -> bytes:
+    try:
+        return retrying(lambda: services.storage.get(key), f"job {job.id}: read input")
+    except ObjectMissing:
+        raise SneakyError(f"an input of the job is gone from storage: {key.rsplit('/', 1)[-1]}",
+                          "input_missing") from None
+
+
+def _fill(services: Services, engine: str, group: list[Work]) -> None:
+    def all_canceled() -> None:  # a safe point between forward passes: stop once nobody wants the result
+        if all(services.jobs.cancel_requested(w.job_id) for w in group):
+            raise Canceled
+
+    try:
+        inpainter = engines.get(engine)
+        pairs: list[tuple[Image.Image, np.ndarray | Plan]] = []
+        for w in group:
+            assert w.image is not None and w.plan is not None, "only loaded jobs are filled"
+            pairs.append((w.image, w.plan))
+        results = inpainter.inpaint_many(pairs, check=all_canceled, in_place=True)
+        for w, result in zip(group, results):
+            w.result = result
+    except (Canceled, SoftTimeLimitExceeded) as exc:
+        for w in group:
+            w.outcome = _end(services, w, exc)
+    except Exception as exc:
+        if len(group) == 1:
+            group[0].outcome = _end(services, group[0], exc)
+            return
+        for w in group:  # find the one that broke the group: each alone
+            _fill(services, engine, [w])
+
+
+def _store(services: Services, w: Work) -> str:
+    jobs, storage = services.jobs, services.storage
+    result_key = None
+    try:
+        if jobs.cancel_requested(w.job_id):
+            raise Canceled
+        assert w.job is not None and w.result is not None, "only filled jobs are stored"
+        out = io.BytesIO()
+        encode(w.result, out, w.fmt)
+        result_key = w.job.object_key("result" + EXTENSIONS[w.fmt])
+        retrying(lambda: storage.put(result_key, out.getvalue(), ACCEPTED_FORMATS[w.fmt]), f"job {w.job_id}: store")
+        info = {**w.job.input, "hole_ratio": round(w.hole_ratio, 6)}
+        width, height = w.result.size
+        result = {"width": width, "height": height, "format": w.fmt}
+        done = retrying(lambda: jobs.succeed(w.job_id, result, result_key, info), f"job {w.job_id}: record")
+        if not done.applied:  # canceled or deleted meanwhile: leave nothing behind
+            storage.delete(result_key)
+            return done.previous or "missing"
+        return JobStatus.SUCCEEDED
+    except Exception as exc:
+        if result_key:
+            try:
+                storage.delete(result_key)
+            except Exception:
+                log.warning("job %s: could not remove its partial result", w.job_id)
+        return _end(services, w, exc)
+
+
+def _end(services: Services, w: Work, exc: BaseException) -> str:
+    """End a job from the error that stopped it: canceled, or failed with the error's own code."""
+    jobs = services.jobs
+    if isinstance(exc, Canceled):
+        jobs.cancel(w.job_id, from_states=(JobStatus.RUNNING,))
+        return JobStatus.CANCELED
+    if isinstance(exc, SoftTimeLimitExceeded):
+        error = SneakyError("the job ran past its time limit", "timeout")
+    else:
+        error = translate(exc)
+        if error.code == "internal":
+            log.error("job %s failed", w.job_id, exc_info=exc)
+    retrying(lambda: jobs.fail(w.job_id, error), f"job {w.job_id}: record failure")
+    log.info("job %s failed: %s", w.job_id, error.code, extra={"job_id": w.job_id, "code": error.code})
+    return JobStatus.FAILED
+
+
+def _open_inputs(image_bytes: bytes, mask_bytes: bytes,
+                 max_pixels: int) -> tuple[Image.Image, tuple[int, int], np.ndarray, str]:
+    """The photo opened (header only), the mask decoded to its hole and let go. The photo is
+    decoded later (``_decode_photo``), once the hole has been planned into crops and freed: a
+    144-megapixel job never holds photo and hole at full size together (docs/benchmarks.md)."""
+    Image.MAX_IMAGE_PIXELS = max_pixels  # the API already refused anything larger
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(image_bytes))  # header only, for now
+            fmt = image.format
+            opened = Image.open(io.BytesIO(mask_bytes))
+            opened.load()
+            mask = upright(opened)
+            mask_size = mask.size
+            hole = mask_to_hole(mask)
+            del mask, opened
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise SneakyError(f"the image or mask cannot be decoded: {exc}", "invalid_image") from None
+    if fmt not in ACCEPTED_FORMATS:
+        raise SneakyError(f"{fmt} is not an accepted format", "unsupported_format")
+    return image, mask_size, hole, fmt
+
+
+def _decode_photo(image: Image.Image, mask_size: tuple[int, int], fmt: str) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image.load()
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise SneakyError(f"the image cannot be decoded: {exc}", "invalid_image") from None
+    image = upright(image)
+    check_mask_size(image.size, mask_size)
+    return image
