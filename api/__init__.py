@@ -18,7 +18,7 @@ log = logging.getLogger("sneaky.api")
 def create_app(settings: Settings | None = None) -> APIFlask:
     settings = settings or Settings.from_env()
     app = APIFlask("sneaky", title="Sneaky", version="1", spec_path="/openapi.json", docs_path="/docs",
-                   static_folder=None)
+                   static_folder=None)  # type: ignore[arg-type]  # Flask takes None: no /static route
     app.config.update(
         # two files of the per-upload limit plus the form fields; a larger body is refused unread
         MAX_CONTENT_LENGTH=2 * settings.max_upload_bytes + 64 * 1024,
@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None) -> APIFlask:
     for module in (health, jobs, uploads, batches, web):
         app.register_blueprint(module.bp)
     problems.register(app)
-    app.spec_processor(openapi.complete)
+    app.spec_processor(openapi.complete)  # type: ignore[arg-type]  # the document arrives as a dict
     return app
 
 

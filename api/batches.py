@@ -106,7 +106,7 @@ def manifest(batch_id: str) -> dict[str, Any] | Response:
     """Every item: its job, status, result URL or error."""
     s = services()
     _owned_batch(batch_id)
-    items = []
+    items: list[dict[str, Any]] = []
     for index, (job_id, job) in enumerate(s.batches.jobs_of(batch_id)):
         items.append({
             "index": index,

@@ -24,4 +24,4 @@ class ApiServices(Services):
 
 
 def services() -> ApiServices:
-    return current_app.extensions["sneaky"]  # type: ignore[no-any-return]
+    return current_app.extensions["sneaky"]

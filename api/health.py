@@ -1,5 +1,7 @@
 """Liveness and readiness."""
 
+from typing import Any
+
 from apiflask import APIBlueprint
 from flask import Response
 
@@ -9,11 +11,13 @@ from .context import services
 from .schemas import Health
 
 bp = APIBlueprint("health", __name__, tag="health")
+METRICS_RESPONSES: dict[int | str, dict[str, str | dict[str, dict[str, Any]]]] = {
+    200: {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}}
 
 
 @bp.get("/healthz")
 @bp.output(Health)
-def healthz():
+def healthz() -> dict[str, Any]:
     """The process is up."""
     return {"status": "ok", "checks": {}}
 
@@ -21,7 +25,7 @@ def healthz():
 @bp.get("/readyz")
 @bp.output(Health)
 @bp.doc(responses={503: "Redis or storage unreachable"})
-def readyz():
+def readyz() -> tuple[dict[str, Any], int]:
     """Redis and storage both answer."""
     s = services()
     checks = {}
@@ -40,9 +44,8 @@ def readyz():
 
 
 @bp.get("/metrics")
-@bp.doc(responses={200: {"description": "Prometheus text format",
-                         "content": {"text/plain": {"schema": {"type": "string"}}}}})
-def metrics():
+@bp.doc(responses=METRICS_RESPONSES)
+def metrics() -> Response:
     """Prometheus metrics of the API and, with a shared multiprocess folder, of the workers."""
     body = exposition(services().redis)
     return Response(body, mimetype="text/plain; version=0.0.4")

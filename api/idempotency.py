@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from functools import wraps
+from typing import Any
 
 from flask import current_app, g, request
 
@@ -32,16 +34,16 @@ def fingerprint() -> str:
             h.update(f"{name}={request.form.getlist(name)}\n".encode())
         for name in sorted(request.files):
             stream = request.files[name].stream
-            for chunk in iter(lambda s=stream: s.read(1 << 20), b""):
+            while chunk := stream.read(1 << 20):
                 h.update(chunk)
             stream.seek(0)  # the view reads it again
             h.update(f"\n{name}\n".encode())
     return h.hexdigest()
 
 
-def idempotent(view):
+def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(view)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         key = request.headers.get("Idempotency-Key")
         if key is None:
             return view(*args, **kwargs)

@@ -22,10 +22,11 @@ from core.errors import SneakyError
 from core.jobs import Job, JobStatus
 from core.photos import ACCEPTED_FORMATS, check_same_size, inspect_pair
 
+from . import schemas
 from .context import services
 from .idempotency import idempotent
 from .problems import validation_problem
-from .schemas import JobForm, JobFromKeys, JobList, JobQuery, JobSchema, ListQuery
+from .schemas import JobForm, JobFromKeys, JobList, JobQuery, ListQuery
 from .tenants import current_tenant
 
 bp = APIBlueprint("jobs", __name__, url_prefix="/v1/jobs", tag="jobs")
@@ -96,7 +97,7 @@ def submit_from_keys(body: dict[str, Any]) -> View:
 @idempotent
 @or_json(JobFromKeys, submit_from_keys)
 @bp.input(JobForm, location="form_and_files", arg_name="form")
-@bp.output(JobSchema, status_code=202)
+@bp.output(schemas.Job, status_code=202)
 @bp.doc(responses={400: "missing field or not an image", 413: "upload too large", 415: "unsupported format",
                    422: "invalid field, too many pixels, or mask size mismatch", 503: "Redis or storage unavailable"})
 def submit(form: dict[str, Any]) -> View:
@@ -128,7 +129,7 @@ def list_jobs(query: dict[str, Any]) -> dict[str, Any]:
 
 @bp.get("/<job_id>")
 @bp.input(JobQuery, location="query", arg_name="query")
-@bp.output(JobSchema)
+@bp.output(schemas.Job)
 @bp.doc(responses={404: "no such job (or another tenant's)"})
 def get_job(job_id: str, query: dict[str, Any]) -> View:
     """One job. With ``wait``, the answer comes as soon as the job ends (or when the wait is over)."""
@@ -162,7 +163,7 @@ def get_result(job_id: str) -> Response:
 
 
 @bp.post("/<job_id>/cancel")
-@bp.output(JobSchema)
+@bp.output(schemas.Job)
 @bp.doc(responses={404: "no such job", 409: "already finished"})
 def cancel(job_id: str) -> dict[str, Any]:
     """Cancel a queued job; a running one stops if the worker reaches a safe point first."""

@@ -16,6 +16,7 @@ from typing import Any
 from apiflask import APIFlask
 from apiflask.exceptions import HTTPError
 from flask import Response, current_app, jsonify, request
+from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 
 from core.errors import SneakyError, translate
@@ -71,7 +72,7 @@ def register(app: APIFlask) -> None:
     def apiflask_error(error: HTTPError) -> Response:  # schema validation and APIFlask's abort()
         if error.status_code in (400, 422) and isinstance(error.detail, dict) and error.detail:
             return render(validation_problem(error.detail))
-        return render(from_http(error.status_code, error.message or "", error.headers))
+        return render(from_http(error.status_code, error.message or "", dict(Headers(error.headers).items())))
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:

@@ -50,7 +50,7 @@ class ErrorInfo(Schema):
     message = String()
 
 
-class JobSchema(Schema):  # "Job" in the OpenAPI document
+class Job(Schema):
     id = String()
     status = String(validate=OneOf([s.value for s in JobStatus]))
     engine = String()
@@ -68,7 +68,7 @@ class JobSchema(Schema):  # "Job" in the OpenAPI document
 
 
 class JobList(Schema):
-    items = List(Nested(JobSchema))
+    items = List(Nested(Job))
     next_cursor = String(allow_none=True)
 
 

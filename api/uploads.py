@@ -3,6 +3,8 @@ clients send photos straight to storage. Keys never used expire with the retenti
 
 from __future__ import annotations
 
+from typing import Any
+
 from apiflask import APIBlueprint
 from flask import request, url_for
 
@@ -21,7 +23,7 @@ UPLOAD_URL_SECONDS = 3600
 @bp.post("")
 @bp.input(UploadRequest, arg_name="body")
 @bp.output(Uploads, status_code=201)
-def create_uploads(body):
+def create_uploads(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
     """Upload slots: PUT each file's bytes to its URL, then name its key in a job or batch."""
     s = services()
     tenant = current_tenant()
@@ -40,7 +42,7 @@ def create_uploads(body):
 
 @bp.put("/<key>")
 @bp.doc(responses={201: "stored", 404: "unknown or expired upload key", 413: "too large"})
-def put_upload(key):
+def put_upload(key: str) -> tuple[dict[str, str], int]:
     """The upload URL of local storage (S3 storage hands out presigned URLs instead)."""
     s = services()
     tenant = current_tenant()

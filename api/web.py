@@ -2,7 +2,7 @@
 public API like any client."""
 
 from apiflask import APIBlueprint
-from flask import send_from_directory
+from flask import Response, send_from_directory
 
 from .context import services
 
@@ -10,8 +10,8 @@ bp = APIBlueprint("web", __name__, static_folder="static", static_url_path="/sta
 
 
 @bp.get("/")
-def index():
-    response = send_from_directory(bp.static_folder, "index.html", max_age=0)
+def index() -> Response:
+    response = send_from_directory(str(bp.static_folder), "index.html", max_age=0)
     # everything comes from this origin (and, with S3, results from the storage's presigned URLs)
     storage = getattr(services().storage, "download_origins", "")
     response.headers["Content-Security-Policy"] = (

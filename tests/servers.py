@@ -118,3 +118,11 @@ class ServiceStack:
 
     def logs(self) -> str:
         return "\n".join(f"--- {s.name}\n{s.tail()}" for s in self.servers)
+
+
+# small limits so the limit tests stay cheap
+LIMITS = {"SNEAKY_MAX_UPLOAD_BYTES": str(3 * 1024 * 1024), "SNEAKY_MAX_PIXELS": str(40_000_000),
+          "SNEAKY_AUTH": "open", "SNEAKY_WEBHOOK_ALLOW_PRIVATE": "1", "SNEAKY_RATE_LIMIT": "1000 per second",
+          # telea: fast and exact; pconv jobs name their engine (and `sneaky up` uses it);
+          # tenant isolation has its own keyed stack (test_tenants.py)
+          "SNEAKY_DEFAULT_ENGINE": "telea"}

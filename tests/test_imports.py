@@ -38,3 +38,42 @@ def test_parts_import_only_what_the_architecture_allows(part):
             found += [f"{path.relative_to(root)}: {name}" for name in names
                       if name.split(".")[0] in FORBIDDEN[part]]
     assert not found, found
+
+
+def _service_sources():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    for part in ("api", "core", "worker"):
+        for path in sorted((root / part).rglob("*.py")):
+            yield path.relative_to(root), path.read_text()
+
+
+def test_no_job_field_is_read_by_string_key_outside_the_job_type():
+    """A job is a ``core.jobs.Job``: its fields are attributes, and only core/jobs.py knows the
+    record's keys (issue 15)."""
+    import re
+
+    lookup = re.compile(r"""\b(?:job|j|w\.job|stranded|created|done)\s*(?:\[\s*["']|\.get\(\s*["'])""")
+    offenders = [f"{path}:{n}: {line.strip()}" for path, text in _service_sources() if str(path) != "core/jobs.py"
+                 for n, line in enumerate(text.splitlines(), 1) if lookup.search(line)]
+    assert not offenders, "\n".join(offenders)
+
+
+def test_no_blueprint_imports_another():
+    """Blueprints share code through core/ (core/submission.py) or api's own helpers, never through
+    each other, so no two routes' modules import each other."""
+    import ast
+
+    blueprints = {path.stem for path, text in _service_sources()
+                  if str(path).startswith("api/") and "APIBlueprint(" in text}
+    assert {"jobs", "batches", "uploads", "health", "web"} <= blueprints
+    found = []
+    for path, text in _service_sources():
+        if not str(path).startswith("api/") or path.stem not in blueprints:
+            continue
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                modules = [node.module] if node.module else [a.name for a in node.names]
+                found += [f"{path}: {m}" for m in modules if m and m.split(".")[0] in blueprints]
+    assert not found, found

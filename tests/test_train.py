@@ -7,6 +7,7 @@ import torch
 
 from pconv.train import main as train_main
 from pconv.weights import load_model, read_metadata
+from tests.helpers import eventually
 
 
 def args(photos, out, steps, extra=()):
@@ -70,17 +71,15 @@ def test_sigterm_saves_and_stops(photos, tmp_path):
     import signal
     import subprocess
     import sys
-    import time
 
     out = tmp_path / "run"
     run_args = args(photos, out, 100_000)
     run_args[run_args.index("--workers") + 1] = "1"  # with a data loader process, as real runs have
     proc = subprocess.Popen([sys.executable, "-m", "pconv.train", *run_args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while not ((out / "log.jsonl").exists() and (out / "log.jsonl").read_text().count("\n") >= 2):
-        assert time.monotonic() < deadline and proc.poll() is None
-        time.sleep(0.1)
+    eventually(lambda: proc.poll() is not None or (out / "log.jsonl").exists()
+               and (out / "log.jsonl").read_text().count("\n") >= 2, 60, 0.1, what="two logged steps")
+    assert proc.poll() is None
     os.killpg(proc.pid, signal.SIGTERM)  # the whole group, as a container stop does
     assert proc.wait(60) == 0
     state = torch.load(out / "checkpoint.pt", weights_only=True)

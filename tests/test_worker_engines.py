@@ -27,9 +27,9 @@ def test_engine_is_loaded_once_per_process(fresh_engines):
 
 
 def test_unknown_weights_file_is_an_unavailable_engine(fresh_engines, tmp_path):
-    from pconv.images import InpaintError
+    from core.errors import SneakyError
 
     fresh_engines.configure(str(tmp_path / "missing.safetensors"))
-    with pytest.raises(InpaintError) as caught:
+    with pytest.raises(SneakyError) as caught:
         fresh_engines.get("pconv")
     assert caught.value.code == "engine_unavailable"

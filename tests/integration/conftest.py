@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from tests.servers import S3_ENV, ServiceStack, make_bucket, start_moto, start_redis
+from tests.servers import LIMITS, S3_ENV, ServiceStack, make_bucket, start_moto, start_redis
 
 
 @pytest.fixture(scope="session")
@@ -24,14 +24,6 @@ def moto(log_dir):
     server = start_moto(log_dir)
     yield f"http://127.0.0.1:{server.port}"
     server.stop()
-
-
-# small limits so the limit tests stay cheap
-LIMITS = {"SNEAKY_MAX_UPLOAD_BYTES": str(3 * 1024 * 1024), "SNEAKY_MAX_PIXELS": str(40_000_000),
-          "SNEAKY_AUTH": "open", "SNEAKY_WEBHOOK_ALLOW_PRIVATE": "1", "SNEAKY_RATE_LIMIT": "1000 per second",
-          # telea: fast and exact; pconv jobs name their engine (and `sneaky up` uses it);
-          # tenant isolation has its own keyed stack (test_tenants.py)
-          "SNEAKY_DEFAULT_ENGINE": "telea"}
 
 
 def _stack(log_dir, env):
@@ -57,20 +49,3 @@ def stack(request, log_dir, redis_server, tmp_path_factory):
     stack.kind = request.param
     yield stack
     stack.stop()
-
-
-def stored_objects(stack) -> set[str]:
-    """Every object the stack's storage holds, local or S3."""
-    url = stack.env["SNEAKY_STORAGE_URL"]
-    if url.startswith("s3://"):
-        import boto3
-
-        endpoint = url.split("endpoint=")[1]
-        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
-        pages = s3.get_paginator("list_objects_v2").paginate(Bucket="sneaky-test")
-        return {o["Key"] for page in pages for o in page.get("Contents", [])}
-    from pathlib import Path
-
-    root = Path(url)
-    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}

@@ -2,7 +2,6 @@
 
 import csv
 import io
-import time
 
 import numpy as np
 import pytest
@@ -10,7 +9,7 @@ import requests
 from PIL import Image
 
 from client.sdk import SneakyClient, SneakyError
-from tests.integration.test_jobs_api import mask_for, photo, png_bytes
+from tests.helpers import eventually, mask_for, photo, png_bytes
 
 
 @pytest.fixture(scope="module")
@@ -34,13 +33,8 @@ def check_results(client, manifest, images, holes):
 
 
 def wait_batch(client, batch_id, timeout=180):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        batch = client.get_batch(batch_id)
-        if batch.done:
-            return batch
-        time.sleep(0.2)
-    raise AssertionError(f"batch {batch_id} not done: {client.get_batch(batch_id)}")
+    return eventually(lambda: (batch := client.get_batch(batch_id)).done and batch, timeout, 0.2,
+                      what=lambda: f"batch {batch_id} to finish: {client.get_batch(batch_id)}")
 
 
 def test_batch_of_50_with_per_photo_masks(client):

@@ -1,14 +1,16 @@
 """`sneaky batch` against a real stack: killed halfway, rerun, every photo done exactly once."""
 
 import csv
+import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from tests.helpers import descendants, eventually
 
 BIN = Path(sys.executable).parent
 
@@ -27,6 +29,14 @@ def make_folder(tmp_path, n):
     return photos, masks
 
 
+def signal_all(pids, signum):
+    for pid in pids:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+
 def cmd(stack, photos, masks, out):
     return [str(BIN / "sneaky"), "batch", str(photos), "--masks", str(masks), "--out", str(out),
             "--url", stack.api_url, "--concurrency", "2"]
@@ -37,12 +47,17 @@ def test_batch_cli_resumes_after_a_kill(stack, tmp_path):
     out = tmp_path / "out"
     jobs_before = len(stack.redis().keys("sneaky:job:*"))
     first = subprocess.Popen(cmd(stack, photos, masks, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while len(list(out.glob("p*.png"))) < 5:
-        assert time.monotonic() < deadline and first.poll() is None
-        time.sleep(0.05)
-    first.send_signal(signal.SIGKILL)  # mid-run, no chance to tidy up
-    first.wait()
+    eventually(lambda: len(list(out.glob("p*.png"))) >= 5 or first.poll() is not None, 120, what="5 results")
+    # freeze the workers before the kill: on a loaded machine they could otherwise finish all 40 first
+    workers = [pid for s in stack.servers if s.name.startswith("worker") for pid in {s.proc.pid,
+                                                                                     *descendants(s.proc.pid)}]
+    signal_all(workers, signal.SIGSTOP)
+    try:
+        assert first.poll() is None, "the first run ended by itself"
+        first.send_signal(signal.SIGKILL)  # mid-run, no chance to tidy up
+        first.wait()
+    finally:
+        signal_all(workers, signal.SIGCONT)
     assert len(list(out.glob("p*.png"))) < 40
     second = subprocess.run(cmd(stack, photos, masks, out), capture_output=True, text=True, timeout=300)
     assert second.returncode == 1, second.stdout + second.stderr  # the photo without a mask

@@ -12,9 +12,7 @@ from PIL import Image
 from core.jobs import Job, JobStore
 from core.queue import enqueue, make_celery
 from core.settings import Settings
-from tests.integration.conftest import stored_objects
-from tests.integration.test_jobs_api import mask_for, photo, png_bytes, submit, wait_done
-from tests.integration.test_up import descendants
+from tests.helpers import descendants, mask_for, photo, png_bytes, stored_objects, submit, wait_done, wait_job
 
 
 def slow_inputs(side=6000):
@@ -31,10 +29,7 @@ def test_worker_child_killed_mid_job_runs_it_again_once(stack):
     r = submit(stack, image, mask, engine="ns")
     assert r.status_code == 202, r.text
     job_id = r.json()["id"]
-    deadline = time.monotonic() + 60
-    while requests.get(f"{stack.api_url}/v1/jobs/{job_id}", timeout=10).json()["status"] != "running":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_job(stack, job_id, lambda job: job["status"] == "running")
     time.sleep(0.5)
     workers = [s for s in stack.servers if s.name.startswith("worker")]
     children = [pid for w in workers for pid in descendants(w.proc.pid)]
@@ -117,10 +112,7 @@ def test_cancel_stops_a_running_job_and_leaves_no_result(stack):
     # the Navier-Stokes fill takes seconds: the cancel lands while it runs, before any result is stored
     r = submit(stack, image, mask, engine="ns")
     job_id = r.json()["id"]
-    deadline = time.monotonic() + 60
-    while requests.get(f"{stack.api_url}/v1/jobs/{job_id}", timeout=10).json()["status"] != "running":
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_job(stack, job_id, lambda job: job["status"] == "running", interval=0.02)
     c = requests.post(f"{stack.api_url}/v1/jobs/{job_id}/cancel", timeout=10)
     assert c.status_code == 200
     done = wait_done(stack, job_id, timeout=120)
@@ -136,13 +128,8 @@ def test_a_photo_that_keeps_killing_workers_ends_poisoned(stack):
     job_id = submit(stack, image, mask, engine="ns").json()["id"]
     workers = [s for s in stack.servers if s.name.startswith("worker")]
     for attempt in range(1, settings.max_attempts + 1):
-        deadline = time.monotonic() + 120
-        while True:
-            job = requests.get(f"{stack.api_url}/v1/jobs/{job_id}", timeout=10).json()
-            if job["status"] == "running" and job["attempts"] == attempt:
-                break
-            assert time.monotonic() < deadline, job
-            time.sleep(0.02)
+        wait_job(stack, job_id, lambda job, n=attempt: job["status"] == "running" and job["attempts"] == n,
+                 timeout=120, interval=0.02)
         for pid in [p for w in workers for p in descendants(w.proc.pid)]:
             try:
                 os.kill(pid, signal.SIGKILL)

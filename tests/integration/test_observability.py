@@ -5,7 +5,7 @@ import re
 
 import requests
 
-from tests.integration.test_jobs_api import mask_for, photo, png_bytes, run_job
+from tests.helpers import mask_for, photo, png_bytes, run_job
 
 
 def sample(text: str, name: str, **labels) -> float:

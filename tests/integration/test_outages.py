@@ -5,9 +5,8 @@ import time
 
 import requests
 
-from tests.integration.conftest import LIMITS
-from tests.integration.test_jobs_api import mask_for, photo, png_bytes, submit, wait_done
-from tests.servers import S3_ENV, ServiceStack, make_bucket, spawn, start_moto, start_redis
+from tests.helpers import mask_for, photo, png_bytes, submit, wait_done
+from tests.servers import LIMITS, S3_ENV, ServiceStack, make_bucket, spawn, start_moto, start_redis
 
 
 def test_redis_restart_keeps_a_queued_backlog(log_dir, tmp_path):

@@ -11,9 +11,8 @@ import requests
 
 from client.sdk import SneakyClient, SneakyError
 from core.keys import KeyStore
-from tests.integration.conftest import LIMITS
-from tests.integration.test_jobs_api import mask_for, photo, png_bytes
-from tests.servers import ServiceStack
+from tests.helpers import mask_for, photo, png_bytes
+from tests.servers import LIMITS, ServiceStack
 
 
 @pytest.fixture(scope="module")

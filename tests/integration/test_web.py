@@ -12,6 +12,7 @@ import requests
 from PIL import Image
 
 from pconv.images import grow_hole
+from tests.helpers import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "web"
@@ -26,12 +27,7 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's ch
 def poll(page, expression: str, timeout: float = 30) -> None:
     """Wait for a condition without wait_for_function, whose string predicates the page's
     Content-Security-Policy (no eval) refuses."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not page.evaluate(expression):
-        assert time.monotonic() < deadline, f"timed out waiting for {expression}"
-        time.sleep(0.05)
+    eventually(lambda: page.evaluate(expression), timeout, what=expression)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,151 @@
+"""What the tests share: small images, one polling helper, the job helpers over HTTP, process trees.
+
+Fixtures live in the conftest files; plain functions live here, so no test module imports another.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import requests
+from PIL import Image
+
+T = TypeVar("T")
+FINISHED = ("succeeded", "failed", "canceled")
+
+
+def eventually(probe: Callable[[], T], timeout: float = 60, interval: float = 0.05,
+               what: str | Callable[[], str] = "the condition") -> T:
+    """Call ``probe`` until it returns something truthy, and return that; fail after ``timeout``
+    seconds saying what was awaited (a callable ``what`` is asked only then: logs, last state)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what() if callable(what) else what}")
+        time.sleep(interval)
+
+
+# -- images ------------------------------------------------------------------------------
+
+def png_bytes(image: Image.Image, **kw) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, "PNG", **kw)
+    return buf.getvalue()
+
+
+def jpeg_bytes(image: Image.Image, quality: int = 90) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def photo(w, h, mode="RGB", seed=0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    arr = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    image = Image.fromarray(arr)
+    if mode == "RGBA":
+        image.putalpha(Image.fromarray(rng.integers(0, 256, (h, w), dtype=np.uint8)))
+    elif mode != "RGB":
+        image = image.convert(mode)
+    return image
+
+
+def mask_for(w, h, box=None) -> tuple[bytes, np.ndarray]:
+    m = np.zeros((h, w), np.uint8)
+    x0, y0, x1, y1 = box or (w // 4, h // 4, w // 2, h // 2)
+    m[y0:y1, x0:x1] = 255
+    return png_bytes(Image.fromarray(m)), m >= 128
+
+
+# -- jobs over HTTP ----------------------------------------------------------------------
+
+def submit(stack, image: bytes, mask: bytes, **data):
+    return requests.post(f"{stack.api_url}/v1/jobs", files={"image": ("p", image), "mask": ("m", mask)},
+                         data=data, timeout=30)
+
+
+def get_job(stack, job_id) -> dict:
+    return requests.get(f"{stack.api_url}/v1/jobs/{job_id}", timeout=10).json()
+
+
+def wait_job(stack, job_id, until: Callable[[dict], bool], timeout: float = 60, interval: float = 0.05) -> dict:
+    """The job once ``until(job)`` holds."""
+    last: dict = {}
+
+    def probe():
+        last.update(get_job(stack, job_id))
+        return dict(last) if until(last) else None
+
+    return eventually(probe, timeout, interval, what=lambda: f"job {job_id}: {last}\n{stack.logs()}")
+
+
+def wait_done(stack, job_id, timeout: float = 60) -> dict:
+    return wait_job(stack, job_id, lambda job: job["status"] in FINISHED, timeout)
+
+
+def fetch_result(stack, job_id) -> requests.Response:
+    response = requests.get(f"{stack.api_url}/v1/jobs/{job_id}/result", allow_redirects=False, timeout=30)
+    if stack.kind == "s3":
+        assert response.status_code == 302
+        location = response.headers["Location"]
+        assert "X-Amz-Expires=" in location and "X-Amz-Signature=" in location  # presigned, short-lived
+        response = requests.get(location, timeout=30)
+    assert response.status_code == 200
+    return response
+
+
+def run_job(stack, image_bytes, mask_bytes, **data):
+    r = submit(stack, image_bytes, mask_bytes, **data)
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert r.headers["Location"] == f"/v1/jobs/{job['id']}"
+    assert int(r.headers["Retry-After"]) >= 1
+    assert job["status"] == "queued" and job["attempts"] == 0
+    done = wait_done(stack, job["id"])
+    assert done["status"] == "succeeded", (done, stack.logs())
+    return done, Image.open(io.BytesIO(fetch_result(stack, job["id"]).content))
+
+
+# -- storage ---------------------------------------------------------------------------
+
+def stored_objects(where) -> set[str]:
+    """Every object a stack's storage (or the storage at this SNEAKY_STORAGE_URL) holds, local or S3."""
+    url = where if isinstance(where, str) else where.env["SNEAKY_STORAGE_URL"]
+    if url.startswith("s3://"):
+        import boto3
+
+        endpoint = url.split("endpoint=")[1]
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket="sneaky-test")
+        return {o["Key"] for page in pages for o in page.get("Contents", [])}
+    from pathlib import Path
+
+    root = Path(url)
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+
+# -- processes ---------------------------------------------------------------------------
+
+def descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
