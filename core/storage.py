@@ -7,16 +7,19 @@ names a user sent.
 from __future__ import annotations
 
 import os
+import secrets
+import socket
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlparse
 
 from .errors import ObjectMissing, StorageUnavailable
 
-__all__ = ["ObjectMissing", "Storage", "StorageUnavailable", "open_storage"]
+__all__ = ["ObjectMissing", "Storage", "StorageUnavailable", "open_storage", "ping"]
 
 
 class Storage(Protocol):
@@ -30,8 +33,31 @@ class Storage(Protocol):
     def upload_url(self, key: str, seconds: int, content_type: str) -> str | None:
         """A presigned PUT URL, or None if uploads go through the API."""
         ...
-    def ping(self) -> None: ...
     def delete_older_than(self, seconds: int) -> int: ...
+
+
+def ping(storage: Storage) -> None:
+    """Readiness: write a small object, read it back, delete it. A folder that is read-only, full or
+    gone, or a bucket that refuses writes, raises StorageUnavailable."""
+    key = f".probe/{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+    payload = secrets.token_bytes(16)
+    storage.put(key, payload, "application/octet-stream")
+    try:
+        if storage.get(key) != payload:
+            raise StorageUnavailable("storage returned other bytes than were written")
+    finally:
+        storage.delete(key)
+
+
+@contextmanager
+def _local_errors(key: str) -> Iterator[None]:
+    """The folder's own failures (read-only, full, a file where a folder should be) as the service's."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise ObjectMissing(f"no object under {key}") from None
+    except OSError as exc:
+        raise StorageUnavailable(f"storage folder: {type(exc).__name__}: {exc.strerror}") from None
 
 
 class LocalStorage:
@@ -49,27 +75,26 @@ class LocalStorage:
 
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with _local_errors(key):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
 
     def get(self, key: str, max_bytes: int | None = None) -> bytes:
-        try:
-            with self._path(key).open("rb") as f:
-                return f.read(max_bytes if max_bytes is not None else -1)
-        except FileNotFoundError:
-            raise ObjectMissing(f"no object under {key}") from None
+        with _local_errors(key), self._path(key).open("rb") as f:
+            return f.read(max_bytes if max_bytes is not None else -1)
 
     def delete(self, *keys: str) -> None:
         for key in keys:
             path = self._path(key)
-            path.unlink(missing_ok=True)
+            with _local_errors(key):
+                path.unlink(missing_ok=True)
             # drop the now empty job folder, if it is one
             for parent in path.parents:
                 if parent == self.root:
@@ -87,10 +112,6 @@ class LocalStorage:
 
     def upload_url(self, key: str, seconds: int, content_type: str) -> str | None:
         return None
-
-    def ping(self) -> None:
-        if not os.access(self.root, os.W_OK):
-            raise StorageUnavailable(f"storage folder {self.root} is not writable")
 
     def delete_older_than(self, seconds: int) -> int:
         cutoff = time.time() - seconds
@@ -189,9 +210,6 @@ class S3Storage:
             Params={"Bucket": self.bucket, "Key": self._key(key), "ContentType": content_type},
             ExpiresIn=seconds,
         )
-
-    def ping(self) -> None:
-        self._call(self.client.head_bucket)
 
     def delete_older_than(self, seconds: int) -> int:
         cutoff = time.time() - seconds

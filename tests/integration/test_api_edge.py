@@ -253,3 +253,21 @@ def test_json_bodies_are_fingerprinted_for_idempotency(client):
     assert first.status_code == 422  # a refusal is not kept: the same key may be retried
     assert client.post("/v1/jobs", json=body, headers=key).status_code == 422
     assert json.loads(first.data)["code"] == "upload_missing"
+
+
+def test_storage_trouble_is_503_with_retry_after_and_readyz_says_so(redis_server, tmp_path):
+    root = tmp_path / "store"
+    broken = create_app(Settings(redis_url=f"redis://127.0.0.1:{redis_server.port}/7", auth="open",
+                                 storage_url=str(root), default_engine="telea", rate_limit=""))
+    client = broken.test_client()
+    assert client.get("/readyz").status_code == 200
+    root.rmdir()
+    root.write_bytes(b"a file where the folder was")  # as root, a read-only folder would still take writes
+    r = post_job(client, *ok_pair())
+    assert r.status_code == 503 and r.get_json()["code"] == "storage_unavailable" and r.headers["Retry-After"]
+    assert str(root) not in r.get_data(as_text=True)
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and ready.get_json()["checks"]["storage"].startswith("error")
+    upload_slot = client.post("/v1/uploads", json={"count": 1}).get_json()["uploads"][0]
+    put = client.put(f"/v1/uploads/{upload_slot['key']}", data=b"x")
+    assert put.status_code == 503 and put.get_json()["code"] == "storage_unavailable"

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from core.storage import LocalStorage, ObjectMissing, S3Storage, StorageUnavailable, open_storage
+from core.storage import LocalStorage, ObjectMissing, S3Storage, StorageUnavailable, open_storage, ping
 from tests.servers import S3_ENV, make_bucket
 
 
@@ -29,7 +29,7 @@ def test_put_get_delete(storage):
     with pytest.raises(ObjectMissing):
         storage.get("t/j/image")
     storage.delete("never/was/there")  # deleting nothing is fine
-    storage.ping()
+    ping(storage)
 
 
 def test_retention_sweep_removes_only_old_objects(storage):
@@ -45,6 +45,18 @@ def test_retention_sweep_removes_only_old_objects(storage):
         storage.put("t/new/image", b"2", "image/png")
         assert storage.delete_older_than(1) == 1
         assert storage.exists("t/new/image") and not storage.exists("t/old/image")
+
+
+def test_a_failing_local_folder_is_storage_unavailable_and_the_probe_leaves_nothing(tmp_path):
+    root = tmp_path / "store"
+    storage = LocalStorage(root)
+    ping(storage)
+    assert list(root.iterdir()) == []  # the readiness probe cleans up after itself
+    root.rmdir()
+    root.write_bytes(b"a file where the folder was")
+    for call in (lambda: storage.put("t/j/image", b"x"), lambda: storage.get("t/j/image"), lambda: ping(storage)):
+        with pytest.raises(StorageUnavailable):
+            call()
 
 
 def test_local_keys_cannot_leave_the_folder(tmp_path):
@@ -75,4 +87,27 @@ def test_s3_unreachable_is_storage_unavailable(monkeypatch):
     storage = open_storage(f"s3://nobucket?endpoint=http://127.0.0.1:{free_port()}")
     storage.client.meta.config.retries = {"max_attempts": 1}
     with pytest.raises(StorageUnavailable):
-        storage.ping()
+        ping(storage)
+
+
+def test_a_local_folder_that_comes_back_is_retried_like_s3(tmp_path):
+    """The worker's reads and writes go through core.retry: a folder that is away for a moment (an
+    NFS mount coming back) costs a retry, not the job."""
+    import shutil
+    import threading
+
+    from core.retry import retrying
+
+    root = tmp_path / "store"
+    storage = LocalStorage(root)
+    storage.put("t/j/image", b"photo")
+    shutil.move(root, tmp_path / "away")
+    root.write_bytes(b"not a folder")
+
+    def come_back():
+        time.sleep(0.3)
+        root.unlink()
+        shutil.move(tmp_path / "away", root)
+
+    threading.Thread(target=come_back).start()
+    assert retrying(lambda: storage.get("t/j/image"), "read", attempts=8, base=0.1, cap=0.2) == b"photo"
