@@ -28,9 +28,10 @@ def create_app(settings: Settings | None = None) -> APIFlask:
     )
     app.extensions["sneaky"] = ApiServices(settings)  # read through api.context.services()
 
-    from . import batches, health, jobs, openapi, problems, tenants, uploads, web
+    from . import batches, bodies, health, jobs, openapi, problems, tenants, uploads, web
 
     app.before_request(tenants.authenticate)
+    app.before_request(bodies.check_json_body)
     if settings.rate_limit:
         _rate_limit(app, settings)
     for module in (health, jobs, uploads, batches, web):

@@ -14,6 +14,7 @@ from typing import Any
 # code → (HTTP status, when); a failed job carries the same codes (status then only orders them)
 ERRORS: dict[str, tuple[int, str]] = {
     "bad_request": (400, "a body the server cannot parse (a broken form or JSON)"),
+    "invalid_json": (400, "a JSON body that does not parse, holds NaN or Infinity, or nests more than 32 deep"),
     "missing_field": (400, "a required field is missing"),
     "invalid_image": (400, "the file is not an image, or it is truncated"),
     "unauthorized": (401, "missing, unknown or revoked API key"),

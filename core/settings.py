@@ -21,6 +21,7 @@ class Settings:
     max_upload_bytes: int = 100 * 1024 * 1024
     max_pixels: int = 150_000_000
     max_metadata_bytes: int = 4096
+    max_json_bytes: int = 8 * 1024 * 1024  # a JSON body (a batch of 10,000 items), checked before it is parsed
     retention_seconds: int = 7 * 24 * 3600
     result_url_seconds: int = 900  # lifetime of presigned result URLs
     job_time_limit: int = 600  # seconds a job may run before it is stopped

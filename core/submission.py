@@ -12,6 +12,7 @@ import json
 import logging
 from typing import Any
 
+from . import strictjson
 from .batches import UPLOAD_KEY, upload_object_key
 from .errors import ObjectMissing, SneakyError
 from .jobs import Job, JobStatus
@@ -48,9 +49,9 @@ def check_metadata(s: Services, value: Any) -> dict[str, Any]:
     if size > limit:
         raise SneakyError(f"metadata is {size:,} bytes; at most {limit:,} allowed", "metadata_too_large")
     try:
-        parsed = json.loads(text)
-    except ValueError:
-        raise SneakyError("metadata must be a JSON object", "invalid_metadata") from None
+        parsed = strictjson.loads(text)
+    except ValueError as exc:
+        raise SneakyError(f"metadata must be a JSON object: {exc}", "invalid_metadata") from None
     if not isinstance(parsed, dict):
         raise SneakyError("metadata must be a JSON object", "invalid_metadata")
     return parsed

@@ -271,3 +271,52 @@ def test_storage_trouble_is_503_with_retry_after_and_readyz_says_so(redis_server
     upload_slot = client.post("/v1/uploads", json={"count": 1}).get_json()["uploads"][0]
     put = client.put(f"/v1/uploads/{upload_slot['key']}", data=b"x")
     assert put.status_code == 503 and put.get_json()["code"] == "storage_unavailable"
+
+
+class CountingStream(io.RawIOBase):
+    """A request body of spaces that counts what the server reads of it."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.position, self.read_bytes = size, 0, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.position = self.size if whence == 2 else offset
+        return self.position
+
+    def tell(self) -> int:
+        return self.position
+
+    def readinto(self, buffer) -> int:
+        n = min(len(buffer), self.size - self.position)
+        buffer[:n] = b" " * n
+        self.position += n
+        self.read_bytes += n
+        return n
+
+
+def test_a_json_body_over_the_limit_is_refused_unread(client):
+    body = CountingStream(31 * 1024 * 1024)
+    r = client.post("/v1/jobs", input_stream=body, content_length=body.size, content_type="application/json")
+    assert r.status_code == 413 and r.get_json()["code"] == "too_large"
+    assert body.read_bytes < 64 * 1024  # what the server may drain to answer cleanly, not the 31 MB
+
+
+@pytest.mark.parametrize("path", ["/v1/jobs", "/v1/batches", "/v1/uploads"])
+@pytest.mark.parametrize("text", ["[" * 3000 + "]" * 3000, '{"metadata": {"a": NaN}}', '{"count": Infinity}',
+                                  '{"count": 1e999}', '{"items": [' + "[" * 40 + "]" * 40 + "]}"])
+def test_json_bodies_that_python_would_parse_but_nothing_else_can_are_refused(client, path, text):
+    r = client.post(path, data=text, content_type="application/json")
+    assert r.status_code == 400 and r.get_json()["code"] == "invalid_json", r.get_json()
+
+
+@pytest.mark.parametrize("metadata", ["[" * 1900 + "]" * 1900, '{"x": NaN}', '{"x": -Infinity}', '{"x": 1e400}',
+                                      '{"x": ' + "[" * 40 + "]" * 40 + "}"])
+def test_metadata_must_be_plain_json(client, metadata):
+    r = post_job(client, *ok_pair(), metadata=metadata)
+    assert r.status_code == 422 and r.get_json()["code"] == "invalid_metadata", r.get_json()
