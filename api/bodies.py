@@ -20,7 +20,7 @@ def check_json_body() -> None:
         data = request.stream.read(limit + 1) if request.content_length is None else b""
         if request.content_length is not None or len(data) > limit:
             raise SneakyError(f"a JSON body may hold at most {limit:,} bytes", "too_large")
-        request._cached_data = data  # type: ignore[attr-defined]  # what get_data() returns from now on
+        request._cached_data = data  # what get_data() returns from now on
     try:
         strictjson.loads(request.get_data(cache=True))
     except ValueError as exc:
