@@ -74,7 +74,7 @@ def create_batch(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, s
                           "invalid_items", items=errors)
     engine = body.get("engine") or s.settings.default_engine
     jobs = [Job.new(tenant, engine, body["priority"], photo.as_input(), image_key=image_key, mask_key=mask_key,
-                    mask_shared=bool(shared), metadata=meta, webhook_url=body.get("webhook_url"), grow=body["grow"])
+                    metadata=meta, webhook_url=body.get("webhook_url"), grow=body["grow"])
             for photo, image_key, mask_key, meta in (c for c in checked if not isinstance(c, dict))]
     batch = submission.submit_batch(s, tenant, jobs, {"engine": engine, "priority": body["priority"],
                                                       "grow": body["grow"]})

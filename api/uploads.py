@@ -8,9 +8,7 @@ from typing import Any
 from apiflask import APIBlueprint
 from flask import request, url_for
 
-from core import keyspace
-from core.batches import UPLOAD_KEY, new_upload_key, upload_object_key
-from core.errors import SneakyError
+from core.uploads import new_upload_key, upload_object_key
 
 from .context import services
 from .schemas import UploadRequest, Uploads
@@ -34,24 +32,21 @@ def create_uploads(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
             url = s.storage.upload_url(upload_object_key(tenant, key), UPLOAD_URL_SECONDS, body["content_type"])
             if url is None:  # local storage: the API takes the bytes itself
                 url = url_for("uploads.put_upload", key=key, _external=True)
-                pipe.set(keyspace.upload(key), tenant, ex=UPLOAD_URL_SECONDS)
+                s.uploads.issue(pipe, tenant, key, UPLOAD_URL_SECONDS)
             slots.append({"key": key, "url": url, "method": "PUT", "headers": {"Content-Type": body["content_type"]}})
         pipe.execute()
     return {"uploads": slots, "expires_in": UPLOAD_URL_SECONDS}, 201
 
 
 @bp.put("/<key>")
-@bp.doc(responses={201: "stored", 404: "unknown or expired upload key", 413: "too large"})
+@bp.doc(responses={201: "stored", 404: "unknown or expired upload key", 409: "the slot already holds its file",
+                   413: "too large"})
 def put_upload(key: str) -> tuple[dict[str, str], int]:
-    """The upload URL of local storage (S3 storage hands out presigned URLs instead)."""
+    """The upload URL of local storage (S3 storage hands out presigned URLs instead): one file per
+    slot, streamed to storage a chunk at a time."""
     s = services()
     tenant = current_tenant()
-    owner = s.redis.get(keyspace.upload(key)) if UPLOAD_KEY.match(key) else None
-    if owner is None or owner.decode() != tenant:
-        raise SneakyError("unknown or expired upload key", "not_found")
-    limit = s.settings.max_upload_bytes
-    data = request.stream.read(limit + 1)
-    if len(data) > limit:
-        raise SneakyError(f"an upload may hold at most {limit:,} bytes", "too_large")
-    s.storage.put(upload_object_key(tenant, key), data, request.content_type or "application/octet-stream")
+    content_type = request.content_type or "application/octet-stream"
+    s.uploads.fill(tenant, key, lambda: s.storage.put_stream(upload_object_key(tenant, key), request.stream,
+                                                             content_type, s.settings.max_upload_bytes))
     return {"key": key}, 201

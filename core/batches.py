@@ -1,4 +1,4 @@
-"""Batches and direct uploads: many jobs created at once from objects clients put in storage.
+"""Batches: many jobs created at once from objects clients uploaded (``core/uploads.py``).
 
 A batch is a hash plus the list of its job ids (in item order); counts and progress are read
 from the jobs themselves, so they can never drift from the jobs' own state.
@@ -6,25 +6,10 @@ from the jobs themselves, so they can never drift from the jobs' own state.
 
 from __future__ import annotations
 
-import re
-import secrets
 from typing import Any
 
 from . import keyspace
 from .jobs import Job, JobStatus, JobStore, new_job_id, now_rfc3339, valid_id
-
-UPLOAD_KEY = re.compile(r"^upl_[0-9a-f]{32}$")
-
-
-def new_upload_key() -> str:
-    return f"upl_{secrets.token_hex(16)}"
-
-
-def upload_object_key(tenant: str, upload_key: str) -> str:
-    """Where an upload lives: under its tenant, so one tenant's key never reaches another's object."""
-    if not UPLOAD_KEY.match(upload_key):
-        raise ValueError(f"not an upload key: {upload_key!r}")
-    return f"{tenant}/uploads/{upload_key}"
 
 
 class BatchStore:

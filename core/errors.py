@@ -24,6 +24,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "no_result": (409, "the result of a job that failed or was canceled"),
     "not_cancelable": (409, "cancel of a finished job"),
     "idempotency_in_progress": (409, "a request with the same Idempotency-Key is being handled"),
+    "upload_used": (409, "a second PUT to an upload slot, which takes one file"),
     "too_large": (413, "an upload or body above the size limit"),
     "unsupported_media_type": (415, "a body whose Content-Type the route does not take"),
     "unsupported_format": (415, "not JPEG, PNG or WebP (judged by content, not name)"),

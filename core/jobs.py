@@ -65,7 +65,6 @@ class Job:
     input: dict[str, Any]  # the photo as inspected: format, width, height (then hole_ratio)
     image_key: str = ""  # storage keys: server-made, never a client's names
     mask_key: str = ""
-    mask_shared: bool = False  # a batch's one mask: not this job's to delete
     grow: int = 0
     metadata: dict[str, Any] = field(default_factory=dict)
     webhook_url: str | None = None
@@ -90,9 +89,11 @@ class Job:
 
     @property
     def stored_keys(self) -> list[str]:
-        """The objects that belong to this job alone (a batch's shared mask is not one of them)."""
-        keys = [self.image_key, self.result_key or ""] + ([] if self.mask_shared else [self.mask_key])
-        return [k for k in keys if k]
+        """The objects that belong to this job alone: those under its own prefix. Uploads it was made
+        from are the client's (another job, or a batch's shared mask, may use them too); they go with
+        the retention sweep."""
+        own = self.object_key("")
+        return [k for k in (self.image_key, self.mask_key, self.result_key) if k and k.startswith(own)]
 
     @property
     def result_filename(self) -> str:
@@ -128,7 +129,7 @@ class Job:
 
 
 _JSON = {"input", "metadata", "result", "error"}
-_FLAGS = {"mask_shared", "cancel_requested"}
+_FLAGS = {"cancel_requested"}
 _COUNTS = {"grow", "attempts"}
 
 

@@ -1,4 +1,4 @@
-"""Every Redis key Sneaky uses, in one place: its name, type, owner and lifetime.
+r"""Every Redis key Sneaky uses, in one place: its name, type, owner and lifetime.
 
 | key | type | owner (writes it) | lifetime |
 | --- | --- | --- | --- |
@@ -10,7 +10,7 @@
 | `sneaky:apikey:{sha256}` | hash: an API key's tenant, name, state | core.keys.KeyStore | until revoked and removed |
 | `sneaky:apikeys` | set: the sha256 of every key | core.keys.KeyStore | forever |
 | `sneaky:idem:{tenant}:{sha256}` | string: an Idempotency-Key's request and answer | api.idempotency | 24 h |
-| `sneaky:upload:{upload_key}` | string: the tenant an API-side upload slot was issued to | api.uploads | 1 h |
+| `sneaky:upload:{upload_key}` | string: a local upload's tenant (`{tenant}\|filled` once used) | core.uploads | 1 h |
 | `sneaky-rate/…` | flask-limiter's counters (`RATE_LIMIT_PREFIX`) | flask-limiter | its windows |
 | `interactive`, `bulk` (`QUEUES`), `unacked*`, `_kombu.*` | the broker's lists and hashes | kombu | until consumed |
 

@@ -10,6 +10,7 @@ from .jobs import JobStore
 from .queue import make_celery
 from .settings import Settings
 from .storage import open_storage
+from .uploads import UploadSlots
 
 
 class Services:
@@ -21,3 +22,4 @@ class Services:
         self.batches = BatchStore(self.jobs)
         self.storage = open_storage(settings.storage_url)
         self.celery = celery or make_celery(settings)
+        self.uploads = UploadSlots(self.redis)

@@ -6,24 +6,30 @@ names a user sent.
 
 from __future__ import annotations
 
+import io
 import os
 import secrets
+import shutil
 import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 from urllib.parse import parse_qs, urlparse
 
-from .errors import ObjectMissing, StorageUnavailable
+from .errors import ObjectMissing, SneakyError, StorageUnavailable
 
 __all__ = ["ObjectMissing", "Storage", "StorageUnavailable", "open_storage", "ping"]
 
 
 class Storage(Protocol):
     def put(self, key: str, data: bytes, content_type: str) -> None: ...
+    def put_stream(self, key: str, stream: IO[bytes], content_type: str, limit: int) -> int:
+        """Store what ``stream`` holds, a chunk at a time (bounded memory), and return its size;
+        ``too_large`` (nothing stored) once it passes ``limit`` bytes."""
+        ...
     def get(self, key: str, max_bytes: int | None = None) -> bytes: ...
     def delete(self, *keys: str) -> None: ...
     def exists(self, key: str) -> bool: ...
@@ -34,6 +40,27 @@ class Storage(Protocol):
         """A presigned PUT URL, or None if uploads go through the API."""
         ...
     def delete_older_than(self, seconds: int) -> int: ...
+
+
+CHUNK_BYTES = 1024 * 1024
+
+
+class LimitedReader(io.RawIOBase):
+    """A stream read through to its end, refusing more than ``limit`` bytes."""
+
+    def __init__(self, stream: IO[bytes], limit: int) -> None:
+        self.stream, self.limit, self.size = stream, limit, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.stream.read(min(len(buffer), CHUNK_BYTES))
+        self.size += len(data)
+        if self.size > self.limit:
+            raise SneakyError(f"an upload may hold at most {self.limit:,} bytes", "too_large")
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def ping(storage: Storage) -> None:
@@ -85,6 +112,21 @@ class LocalStorage:
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
+
+    def put_stream(self, key: str, stream: IO[bytes], content_type: str, limit: int) -> int:
+        path = self._path(key)
+        reader = LimitedReader(stream, limit)
+        with _local_errors(key):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    shutil.copyfileobj(reader, f, CHUNK_BYTES)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        return reader.size
 
     def get(self, key: str, max_bytes: int | None = None) -> bytes:
         with _local_errors(key), self._path(key).open("rb") as f:
@@ -176,6 +218,16 @@ class S3Storage:
 
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
         self._call(self.client.put_object, Key=self._key(key), Body=data, ContentType=content_type)
+
+    def put_stream(self, key: str, stream: IO[bytes], content_type: str, limit: int) -> int:
+        from boto3.s3.transfer import TransferConfig
+
+        reader = LimitedReader(stream, limit)
+        # one part in flight: memory stays at a part's size whatever the upload's
+        config = TransferConfig(multipart_chunksize=8 * 1024 * 1024, max_concurrency=1)
+        self._call(self.client.upload_fileobj, Fileobj=reader, Key=self._key(key),
+                   ExtraArgs={"ContentType": content_type}, Config=config)
+        return reader.size
 
     def get(self, key: str, max_bytes: int | None = None) -> bytes:
         extra = {"Range": f"bytes=0-{max_bytes - 1}"} if max_bytes else {}

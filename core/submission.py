@@ -13,13 +13,13 @@ import logging
 from typing import Any
 
 from . import strictjson
-from .batches import UPLOAD_KEY, upload_object_key
 from .errors import ObjectMissing, SneakyError
 from .jobs import Job, JobStatus
 from .metrics import JOBS_SUBMITTED
 from .photos import HEADER_BYTES, PhotoInfo, inspect
 from .queue import enqueue, queue_depth
 from .services import Services
+from .uploads import UPLOAD_KEY, upload_object_key
 from .webhooks import check_webhook_url
 
 log = logging.getLogger("sneaky.api")

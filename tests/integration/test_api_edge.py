@@ -192,17 +192,18 @@ def upload(client, data: bytes) -> str:
 
 
 def test_cancel_means_the_same_for_a_job_and_a_batch(app, client):
-    """Queued jobs (no worker here) end canceled, wake their waiters and lose their own inputs, whether
-    canceled one by one or as a batch; a batch's shared mask stays with the batch's other jobs."""
+    """Queued jobs (no worker here) end canceled and wake their waiters, whether canceled one by one
+    or as a batch; each loses the objects that are its own, never the uploads it was made from."""
     s = services(app)
     image, mask = ok_pair()
     single = post_job(client, image, mask).get_json()
+    shared_mask = upload(client, mask)
     batch = client.post("/v1/batches", json={"items": [{"image_key": upload(client, image)} for _ in range(3)],
-                                             "mask_key": upload(client, mask)}).get_json()
+                                             "mask_key": shared_mask}).get_json()
     assert batch["counts"]["queued"] == 3
     jobs = [s.jobs.get(single["id"])] + [s.jobs.get(i) for i in batch["job_ids"]]
-    inputs = [job.image_key for job in jobs] + [jobs[0].mask_key]
-    assert all(s.storage.exists(key) for key in inputs)
+    own, uploaded = [jobs[0].image_key, jobs[0].mask_key], [j.image_key for j in jobs[1:]] + [jobs[1].mask_key]
+    assert all(s.storage.exists(key) for key in own + uploaded)
 
     assert client.post(f"/v1/jobs/{single['id']}/cancel").get_json()["status"] == "canceled"
     after = client.post(f"/v1/batches/{batch['id']}/cancel").get_json()
@@ -210,10 +211,34 @@ def test_cancel_means_the_same_for_a_job_and_a_batch(app, client):
     for job in jobs:
         assert s.jobs.get(job.id).status == JobStatus.CANCELED
         assert s.redis.llen(s.jobs.done_key(job.id)) == 1  # a long poll on it answers at once
-    assert not any(s.storage.exists(key) for key in inputs)
-    assert s.storage.exists(jobs[1].mask_key)  # the shared mask: not one job's to delete
+    assert not any(s.storage.exists(key) for key in own)
+    assert all(s.storage.exists(key) for key in uploaded)  # the client's uploads: swept with the retention
     again = client.post(f"/v1/jobs/{single['id']}/cancel")
     assert again.status_code == 409 and again.get_json()["code"] == "not_cancelable"
+
+
+def test_jobs_sharing_uploads_never_take_each_others_inputs(app, client):
+    image_key, mask_key = upload(client, ok_pair()[0]), upload(client, ok_pair()[1])
+    keys = {"image_key": image_key, "mask_key": mask_key}
+    first, second = (client.post("/v1/jobs", json=keys).get_json() for _ in range(2))
+    assert client.post(f"/v1/jobs/{first['id']}/cancel").status_code == 200
+    assert client.delete(f"/v1/jobs/{second['id']}").status_code == 204
+    third = client.post("/v1/jobs", json=keys)
+    assert third.status_code == 202, third.get_json()  # the uploads are still there for it
+
+
+def test_an_upload_slot_takes_one_file(app, client):
+    slot = client.post("/v1/uploads", json={"count": 1}).get_json()["uploads"][0]["key"]
+    too_big = CountingStream(99 * 1024 * 1024)
+    r = client.put(f"/v1/uploads/{slot}", input_stream=too_big, content_length=too_big.size)
+    assert r.status_code == 413 and r.get_json()["code"] == "too_large"
+    assert too_big.read_bytes <= LIMIT + 2 * 1024 * 1024  # streamed and stopped, not read whole
+    assert client.put(f"/v1/uploads/{slot}", data=ok_pair()[0]).status_code == 201  # the refusal left it empty
+    again = client.put(f"/v1/uploads/{slot}", data=bomb_png())
+    assert again.status_code == 409 and again.get_json()["code"] == "upload_used"
+    assert services(app).storage.get(f"default/uploads/{slot}") == ok_pair()[0]
+    unknown = client.put("/v1/uploads/upl_" + "f" * 32, data=b"x")
+    assert unknown.status_code == 404 and unknown.get_json()["code"] == "not_found"
 
 
 def test_one_result_link_for_the_job_its_batch_manifest_and_the_download(app, client):

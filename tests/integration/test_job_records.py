@@ -93,11 +93,13 @@ def test_ids_sort_by_creation():
 
 def test_a_job_reads_back_as_it_was_written(store):
     job = Job.new("t1", "pconv", "bulk", {"width": 3, "height": 2, "format": "JPEG"}, image_key="t1/u/a",
-                  mask_key="t1/u/m", mask_shared=True, grow=4, metadata={"sku": "A-1", "n": [1, 2]},
+                  mask_key="t1/u/m", grow=4, metadata={"sku": "A-1", "n": [1, 2]},
                   webhook_url="https://example.com/hook", batch_id="b1")
     store.create(job)
     assert store.get(job.id) == job
-    assert store.get(job.id).stored_keys == ["t1/u/a"]  # a shared mask is not the job's to delete
+    assert store.get(job.id).stored_keys == []  # uploads are the client's, not the job's to delete
+    job.result_key = job.object_key("result.png")
+    assert job.stored_keys == [job.object_key("result.png")]
 
 
 def test_cancel_requested_is_read_through_the_store(store):

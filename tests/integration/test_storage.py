@@ -111,3 +111,16 @@ def test_a_local_folder_that_comes_back_is_retried_like_s3(tmp_path):
 
     threading.Thread(target=come_back).start()
     assert retrying(lambda: storage.get("t/j/image"), "read", attempts=8, base=0.1, cap=0.2) == b"photo"
+
+
+def test_put_stream_stores_a_stream_and_refuses_past_its_limit(storage):
+    import io
+
+    from core.errors import SneakyError
+
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    assert storage.put_stream("t/u/big", io.BytesIO(data), "image/png", limit=len(data)) == len(data)
+    assert storage.get("t/u/big") == data
+    with pytest.raises(SneakyError) as refused:
+        storage.put_stream("t/u/over", io.BytesIO(data), "image/png", limit=len(data) - 1)
+    assert refused.value.code == "too_large" and not storage.exists("t/u/over")
