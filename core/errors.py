@@ -23,6 +23,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "not_ready": (409, "the result was asked for before the job ended"),
     "no_result": (409, "the result of a job that failed or was canceled"),
     "not_cancelable": (409, "cancel of a finished job"),
+    "input_changed": (409, "a job's input was replaced after the job was accepted"),
     "idempotency_in_progress": (409, "a request with the same Idempotency-Key is being handled"),
     "upload_used": (409, "a second PUT to an upload slot, which takes one file"),
     "too_large": (413, "an upload or body above the size limit"),

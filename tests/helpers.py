@@ -6,8 +6,13 @@ Fixtures live in the conftest files; plain functions live here, so no test modul
 from __future__ import annotations
 
 import io
+import os
+import signal
+import struct
 import time
+import zlib
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -63,6 +68,14 @@ def mask_for(w, h, box=None) -> tuple[bytes, np.ndarray]:
     x0, y0, x1, y1 = box or (w // 4, h // 4, w // 2, h // 2)
     m[y0:y1, x0:x1] = 255
     return png_bytes(Image.fromarray(m)), m >= 128
+
+
+def bomb_png(width=50_000, height=50_000) -> bytes:
+    """A valid PNG header claiming a huge image, with almost no data: a decompression bomb's shape."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
 
 # -- jobs over HTTP ----------------------------------------------------------------------
@@ -149,3 +162,23 @@ def descendants(pid: int) -> set[int]:
             found.add(child)
             todo.append(child)
     return found
+
+
+@contextmanager
+def frozen_workers(stack):
+    """The stack's worker processes stopped (SIGSTOP) inside the block, so nothing runs meanwhile."""
+    pids = [pid for server in stack.servers if server.name.startswith("worker")
+            for pid in {server.proc.pid, *descendants(server.proc.pid)}]
+    _signal_all(pids, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        _signal_all(pids, signal.SIGCONT)
+
+
+def _signal_all(pids, signum):
+    for pid in pids:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass

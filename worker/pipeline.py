@@ -23,7 +23,7 @@ from PIL import Image
 from core.errors import ObjectMissing, SneakyError, translate
 from core.jobs import TERMINAL, Job, JobStatus
 from core.metrics import BATCH_SIZE, GPU_MEMORY, JOB_LATENCY, JOBS_FINISHED, MODEL_LATENCY
-from core.photos import ACCEPTED_FORMATS, EXTENSIONS
+from core.photos import ACCEPTED_FORMATS, EXTENSIONS, inspect
 from core.retry import retrying
 from core.services import Services
 from pconv.images import check_mask_size, encode, grow_hole, mask_to_hole, upright
@@ -124,6 +124,7 @@ def _load(services: Services, job_id: str) -> Work:
     try:
         image_bytes = _read_input(services, job, job.image_key)
         mask_bytes = _read_input(services, job, job.mask_key)
+        _check_as_accepted(job, image_bytes, mask_bytes, services.settings.max_pixels)
         photo, mask_size, hole, w.fmt = _open_inputs(image_bytes, mask_bytes, services.settings.max_pixels)
         hole = grow_hole(hole, job.grow)
         w.hole_ratio = float(np.count_nonzero(hole)) / hole.size
@@ -212,6 +213,17 @@ def _end(services: Services, w: Work, exc: BaseException) -> str:
     retrying(lambda: jobs.fail(w.job_id, error), f"job {w.job_id}: record failure")
     log.info("job %s failed: %s", w.job_id, error.code, extra={"job_id": w.job_id, "code": error.code})
     return JobStatus.FAILED
+
+
+def _check_as_accepted(job: Job, image_bytes: bytes, mask_bytes: bytes, max_pixels: int) -> None:
+    """The limits again, from the stored files' headers, before anything is decoded: an upload may
+    have been replaced (a presigned URL stays valid for its hour) since the API checked it."""
+    photo = inspect(image_bytes, max_pixels, "image", complete=False)
+    inspect(mask_bytes, max_pixels, "mask", complete=False)
+    if photo.as_input() != {k: job.input.get(k) for k in ("width", "height", "format")}:
+        raise SneakyError(f"the photo is now a {photo.width}×{photo.height} {photo.format}, not the "
+                          f"{job.input.get('width')}×{job.input.get('height')} {job.input.get('format')} "
+                          "that was accepted", "input_changed")
 
 
 def _open_inputs(image_bytes: bytes, mask_bytes: bytes,

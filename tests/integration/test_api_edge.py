@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import struct
-import zlib
 
 import pytest
 import redis
@@ -18,7 +16,7 @@ from api import create_app
 from core.errors import ERRORS, SneakyError
 from core.jobs import JobStatus
 from core.settings import Settings
-from tests.helpers import jpeg_bytes, mask_for, photo, png_bytes, stored_objects
+from tests.helpers import bomb_png, jpeg_bytes, mask_for, photo, png_bytes, stored_objects
 
 LIMIT = 3 * 1024 * 1024
 
@@ -45,14 +43,6 @@ def services(app):
 def post_job(client, image: bytes, mask: bytes, **data):
     form = {"image": (io.BytesIO(image), "p"), "mask": (io.BytesIO(mask), "m"), **data}
     return client.post("/v1/jobs", data=form, content_type="multipart/form-data")
-
-
-def bomb_png(width=50_000, height=50_000) -> bytes:
-    """A valid PNG header claiming a huge image, with almost no data: a decompression bomb's shape."""
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
 
 def gif_bytes() -> bytes:

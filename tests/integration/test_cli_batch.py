@@ -1,7 +1,6 @@
 """`sneaky batch` against a real stack: killed halfway, rerun, every photo done exactly once."""
 
 import csv
-import os
 import signal
 import subprocess
 import sys
@@ -10,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tests.helpers import descendants, eventually
+from tests.helpers import eventually, frozen_workers
 
 BIN = Path(sys.executable).parent
 
@@ -29,14 +28,6 @@ def make_folder(tmp_path, n):
     return photos, masks
 
 
-def signal_all(pids, signum):
-    for pid in pids:
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
-
-
 def cmd(stack, photos, masks, out):
     return [str(BIN / "sneaky"), "batch", str(photos), "--masks", str(masks), "--out", str(out),
             "--url", stack.api_url, "--concurrency", "2"]
@@ -49,15 +40,10 @@ def test_batch_cli_resumes_after_a_kill(stack, tmp_path):
     first = subprocess.Popen(cmd(stack, photos, masks, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     eventually(lambda: len(list(out.glob("p*.png"))) >= 5 or first.poll() is not None, 120, what="5 results")
     # freeze the workers before the kill: on a loaded machine they could otherwise finish all 40 first
-    workers = [pid for s in stack.servers if s.name.startswith("worker") for pid in {s.proc.pid,
-                                                                                     *descendants(s.proc.pid)}]
-    signal_all(workers, signal.SIGSTOP)
-    try:
+    with frozen_workers(stack):
         assert first.poll() is None, "the first run ended by itself"
         first.send_signal(signal.SIGKILL)  # mid-run, no chance to tidy up
         first.wait()
-    finally:
-        signal_all(workers, signal.SIGCONT)
     assert len(list(out.glob("p*.png"))) < 40
     second = subprocess.run(cmd(stack, photos, masks, out), capture_output=True, text=True, timeout=300)
     assert second.returncode == 1, second.stdout + second.stderr  # the photo without a mask

@@ -9,10 +9,22 @@ import numpy as np
 import requests
 from PIL import Image
 
+from client.sdk import SneakyClient
 from core.jobs import Job, JobStore
 from core.queue import enqueue, make_celery
 from core.settings import Settings
-from tests.helpers import descendants, mask_for, photo, png_bytes, stored_objects, submit, wait_done, wait_job
+from tests.helpers import (
+    bomb_png,
+    descendants,
+    frozen_workers,
+    mask_for,
+    photo,
+    png_bytes,
+    stored_objects,
+    submit,
+    wait_done,
+    wait_job,
+)
 
 
 def slow_inputs(side=6000):
@@ -139,3 +151,25 @@ def test_a_photo_that_keeps_killing_workers_ends_poisoned(stack):
     done = wait_done(stack, job_id, timeout=120)
     assert done["status"] == "failed" and done["error"]["code"] == "poisoned", done
     assert wait_done(stack, bystander["id"])["status"] == "succeeded"
+
+
+def test_an_upload_replaced_after_the_job_was_accepted_is_caught(stack):
+    """S3: a presigned URL stays valid, so the photo can be swapped before a worker reads it; the
+    worker checks the limits and the header again. Local storage: the slot refuses a second file."""
+    client = SneakyClient(stack.api_url)
+    image, mask = png_bytes(photo(50, 40)), mask_for(50, 40)[0]
+    with frozen_workers(stack):
+        slots = client.upload_urls(2)
+        for slot, data in zip(slots, (image, mask)):
+            client.put_upload(slot, data)
+        r = requests.post(f"{stack.api_url}/v1/jobs", json={"image_key": slots[0]["key"],
+                                                             "mask_key": slots[1]["key"]}, timeout=30)
+        assert r.status_code == 202, r.text
+        swap = requests.put(slots[0]["url"], data=bomb_png(), headers=slots[0]["headers"], timeout=30)
+    done = wait_done(stack, r.json()["id"])
+    if stack.kind == "s3":
+        assert swap.status_code == 200
+        assert done["status"] == "failed" and done["error"]["code"] == "too_many_pixels", done
+    else:
+        assert swap.status_code == 409 and swap.json()["code"] == "upload_used"
+        assert done["status"] == "succeeded", done
