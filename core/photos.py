@@ -87,6 +87,20 @@ def _check_complete(data: bytes, fmt: str, what: str) -> None:
             raise truncated
 
 
+def check_decodes(data: bytes, fmt: str, what: str = "image") -> None:
+    """JPEG entropy data that ends early (a truncated file with an end marker added) decodes in Pillow
+    as grey rows without a word; libjpeg-turbo in strict mode says so. PNG and WebP decoders already
+    raise on the same damage, when the photo is decoded."""
+    if fmt != "JPEG":
+        return
+    import simplejpeg
+
+    try:
+        simplejpeg.decode_jpeg(data, colorspace="GRAY", strict=True)
+    except ValueError as exc:
+        raise SneakyError(f"the {what} is damaged: {exc}", "invalid_image") from None
+
+
 def inspect_pair(image: bytes, mask: bytes, max_pixels: int) -> tuple[PhotoInfo, PhotoInfo]:
     photo = inspect(image, max_pixels, "image")
     mask_info = inspect(mask, max_pixels, "mask")

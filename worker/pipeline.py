@@ -23,7 +23,7 @@ from PIL import Image
 from core.errors import ObjectMissing, SneakyError, translate
 from core.jobs import TERMINAL, Job, JobStatus
 from core.metrics import BATCH_SIZE, GPU_MEMORY, JOB_LATENCY, JOBS_FINISHED, MODEL_LATENCY
-from core.photos import ACCEPTED_FORMATS, EXTENSIONS, inspect
+from core.photos import ACCEPTED_FORMATS, EXTENSIONS, check_decodes, inspect
 from core.retry import retrying
 from core.services import Services
 from pconv.images import check_mask_size, encode, grow_hole, mask_to_hole, upright
@@ -219,7 +219,9 @@ def _check_as_accepted(job: Job, image_bytes: bytes, mask_bytes: bytes, max_pixe
     """The limits again, from the stored files' headers, before anything is decoded: an upload may
     have been replaced (a presigned URL stays valid for its hour) since the API checked it."""
     photo = inspect(image_bytes, max_pixels, "image", complete=False)
-    inspect(mask_bytes, max_pixels, "mask", complete=False)
+    mask = inspect(mask_bytes, max_pixels, "mask", complete=False)
+    check_decodes(image_bytes, photo.format, "image")
+    check_decodes(mask_bytes, mask.format, "mask")
     if photo.as_input() != {k: job.input.get(k) for k in ("width", "height", "format")}:
         raise SneakyError(f"the photo is now a {photo.width}×{photo.height} {photo.format}, not the "
                           f"{job.input.get('width')}×{job.input.get('height')} {job.input.get('format')} "

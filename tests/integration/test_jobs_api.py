@@ -10,7 +10,7 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.helpers import eventually, mask_for, photo, png_bytes, run_job, stored_objects, submit, wait_done
+from tests.helpers import eventually, jpeg_bytes, mask_for, photo, png_bytes, run_job, stored_objects, submit, wait_done
 
 
 @pytest.mark.parametrize("mode", ["RGB", "RGBA", "L"])
@@ -200,3 +200,15 @@ def test_pconv_engine_through_the_service(stack):
     assert job["engine"] == "pconv" and result.size == (300, 200)
     before, after = np.asarray(image), np.asarray(result)
     assert (before[~hole] == after[~hole]).all() and (before[hole] != after[hole]).any()
+
+
+def test_a_truncated_jpeg_with_a_forged_end_marker_fails_invalid_image(stack):
+    """First half of a JPEG and FF D9: the header check passes it, Pillow would decode grey rows in
+    silence; the worker's strict decoder check fails the job instead of storing a damaged result."""
+    y, x = np.mgrid[0:150, 0:200]
+    whole = jpeg_bytes(Image.fromarray(np.stack([x % 256, y % 256, (x * y) % 256], -1).astype(np.uint8)))
+    r = submit(stack, whole[: len(whole) // 2] + b"\xff\xd9", mask_for(200, 150)[0])
+    assert r.status_code == 202, r.text
+    done = wait_done(stack, r.json()["id"])
+    assert done["status"] == "failed" and done["error"]["code"] == "invalid_image", done
+    assert "damaged" in done["error"]["message"]
