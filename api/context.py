@@ -9,6 +9,8 @@ from core.keys import KeyStore
 from core.services import Services
 from core.settings import Settings
 
+from .waits import WaitSlots
+
 MAX_WAIT = 20  # seconds a GET /v1/jobs/{id}?wait= may hold a request
 
 
@@ -21,6 +23,7 @@ class ApiServices(Services):
         self.blocking = redis.Redis.from_url(settings.redis_url, socket_timeout=MAX_WAIT + 5,
                                              socket_connect_timeout=2)
         self.keys = KeyStore(self.redis)
+        self.waits = WaitSlots(settings.max_waits)
 
 
 def services() -> ApiServices:

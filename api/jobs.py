@@ -136,8 +136,10 @@ def get_job(job_id: str, query: dict[str, Any]) -> View:
     job = owned_job(job_id)
     if query["wait"] and not job.status.finished:
         s = services()
-        s.jobs.wait_done(s.blocking, job_id, query["wait"])
-        job = owned_job(job_id)
+        with s.waits.slot(job.tenant) as granted:
+            if granted:  # else: answer now, as an ordinary poll (api/waits.py)
+                s.jobs.wait_done(s.blocking, job_id, query["wait"])
+                job = owned_job(job_id)
     headers = {} if job.status.finished else {"Retry-After": str(services().settings.retry_after_seconds)}
     return view(job), 200, headers
 

@@ -29,6 +29,7 @@ class Settings:
     max_queued_bulk: int = 100_000  # (a bulk message carries up to bulk_group_size jobs)
     bulk_group_size: int = 8  # batch jobs per worker message: their crops share forward passes
     max_attempts: int = 3  # a job started more often than this (it keeps killing workers) ends "poisoned"
+    max_waits: int = 2  # long polls (GET /v1/jobs/{id}?wait=) held at once per API process; more answer at once
     retry_after_seconds: int = 1  # Retry-After on 202, a hint for polling
     rate_limit: str = "100 per second"  # per tenant, all /v1 routes together; empty = none
     webhook_allow_private: str = ""  # "1": webhooks may target loopback and private networks (tests, labs)

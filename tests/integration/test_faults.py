@@ -16,6 +16,7 @@ from core.settings import Settings
 from tests.helpers import (
     bomb_png,
     descendants,
+    eventually,
     frozen_workers,
     mask_for,
     photo,
@@ -173,3 +174,39 @@ def test_an_upload_replaced_after_the_job_was_accepted_is_caught(stack):
     else:
         assert swap.status_code == 409 and swap.json()["code"] == "upload_used"
         assert done["status"] == "succeeded", done
+
+
+def test_many_long_polls_do_not_starve_the_api(stack, log_dir):
+    """40 `?wait=20` polls on a job that never runs, against one API process of 8 threads: only
+    SNEAKY_MAX_WAITS of them hold a thread (half of those for one tenant); the rest answer at once as
+    ordinary polls, and /healthz and other requests keep answering meanwhile."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.servers import ServiceStack
+
+    env = {**stack.env, "SNEAKY_MAX_WAITS": "4",
+           "SNEAKY_REDIS_URL": stack.env["SNEAKY_REDIS_URL"].rsplit("/", 1)[0] + "/11"}
+    lone = ServiceStack(log_dir, env)  # no worker: the job stays queued
+    lone.start_api()
+    try:
+        lone.redis().flushdb()
+        job_id = submit(lone, png_bytes(photo(20, 20)), mask_for(20, 20)[0]).json()["id"]
+
+        def poll(_):
+            started = time.monotonic()
+            r = requests.get(f"{lone.api_url}/v1/jobs/{job_id}", params={"wait": 20}, timeout=30)
+            return r.status_code, r.headers.get("Retry-After"), time.monotonic() - started
+
+        with ThreadPoolExecutor(40) as pool:
+            polls = [pool.submit(poll, i) for i in range(40)]
+            quick = eventually(lambda: sum(p.done() for p in polls) >= 38 and [p.result() for p in polls if p.done()],
+                               15, what="all but the held polls to answer")
+            assert requests.get(f"{lone.api_url}/healthz", timeout=5).status_code == 200
+            assert requests.get(f"{lone.api_url}/v1/jobs", timeout=5).status_code == 200
+            held = [p for p in polls if not p.done()]
+            assert len(held) == 2  # one tenant: half of SNEAKY_MAX_WAITS
+            assert all(status == 200 and retry for status, retry, _ in quick)
+            requests.post(f"{lone.api_url}/v1/jobs/{job_id}/cancel", timeout=5)  # ends the held waits now
+            assert all(p.result()[0] == 200 and p.result()[2] < 15 for p in held)
+    finally:
+        lone.stop()
