@@ -32,6 +32,7 @@ def create_app(settings: Settings | None = None) -> APIFlask:
 
     app.before_request(tenants.authenticate)
     app.before_request(bodies.check_json_body)
+    app.after_request(bodies.drain_body)
     if settings.rate_limit:
         _rate_limit(app, settings)
     for module in (health, jobs, uploads, batches, web):

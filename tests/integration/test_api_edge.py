@@ -315,11 +315,27 @@ class CountingStream(io.RawIOBase):
         return n
 
 
-def test_a_json_body_over_the_limit_is_refused_unread(client):
-    body = CountingStream(31 * 1024 * 1024)
-    r = client.post("/v1/jobs", input_stream=body, content_length=body.size, content_type="application/json")
+def test_a_json_body_over_the_limit_is_refused_without_being_held(redis_server, tmp_path):
+    """JSON over SNEAKY_MAX_JSON_BYTES: refused from its Content-Length before parsing; the body is read
+    through in small chunks (so a client still sending gets the answer, not a reset) but never held.
+    A body larger than any the API accepts is not read at all: the answer says the connection closes."""
+    import tracemalloc
+
+    app = create_app(Settings(redis_url=f"redis://127.0.0.1:{redis_server.port}/7", auth="open", rate_limit="",
+                              storage_url=str(tmp_path), max_upload_bytes=LIMIT, max_json_bytes=1024 * 1024))
+    client = app.test_client()
+    body = CountingStream(5 * 1024 * 1024)
+    tracemalloc.start()
+    try:
+        r = client.post("/v1/jobs", input_stream=body, content_length=body.size, content_type="application/json")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
     assert r.status_code == 413 and r.get_json()["code"] == "too_large"
-    assert body.read_bytes < 64 * 1024  # what the server may drain to answer cleanly, not the 31 MB
+    assert body.read_bytes == body.size and peak < 2 * 1024 * 1024
+    huge = CountingStream(31 * 1024 * 1024)
+    r = client.post("/v1/jobs", input_stream=huge, content_length=huge.size, content_type="application/json")
+    assert r.status_code == 413 and r.headers["Connection"] == "close" and huge.read_bytes == 0
 
 
 @pytest.mark.parametrize("path", ["/v1/jobs", "/v1/batches", "/v1/uploads"])
