@@ -56,7 +56,7 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     from .up import up
 
-    return up(args.host, args.port, args.data_dir, args.workers)
+    return up(args.host, args.port, args.data_dir, args.workers, args.grace)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -165,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--data-dir", default="./.sneaky", help="Redis data and stored photos")
     p.add_argument("--workers", type=int, default=1, help="worker processes")
+    p.add_argument("--grace", type=float, default=60.0,
+                   help="seconds a running job may take to finish on stop (then it is killed and runs again later)")
     p.set_defaults(func=cmd_up)
 
     p = sub.add_parser("submit", help="submit one photo to a running API")

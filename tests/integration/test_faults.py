@@ -5,9 +5,7 @@ import os
 import signal
 import time
 
-import numpy as np
 import requests
-from PIL import Image
 
 from client.sdk import SneakyClient
 from core.jobs import Job, JobStore
@@ -21,20 +19,12 @@ from tests.helpers import (
     mask_for,
     photo,
     png_bytes,
+    slow_inputs,
     stored_objects,
     submit,
     wait_done,
     wait_job,
 )
-
-
-def slow_inputs(side=6000):
-    """A big smooth photo (small as a PNG) with a big hole: Navier-Stokes takes seconds on it."""
-    y, x = np.mgrid[0:side, 0:side]
-    image = Image.fromarray(np.stack([x % 256, y % 256, (x // 24) % 256], -1).astype(np.uint8))
-    mask = np.zeros((side, side), np.uint8)
-    mask[side // 6 : 5 * side // 6, side // 6 : 5 * side // 6] = 255
-    return png_bytes(image, compress_level=9), png_bytes(Image.fromarray(mask), compress_level=9)
 
 
 def test_worker_child_killed_mid_job_runs_it_again_once(stack):

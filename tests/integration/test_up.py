@@ -65,3 +65,46 @@ def test_up_refuses_an_open_api_beyond_loopback(tmp_path):
     res = subprocess.run([str(BIN / "sneaky"), "up", "--host", "0.0.0.0", "--data-dir", str(tmp_path)],
                          capture_output=True, text=True, timeout=30, env=env)
     assert res.returncode == 2 and "refusing to listen on 0.0.0.0 without API keys" in res.stderr
+
+
+def test_stopping_up_lets_the_running_job_finish(tmp_path):
+    """SIGTERM while a worker fills a photo: the job ends `succeeded` (once, attempts 1) before the
+    stack is gone, instead of being killed and run again at the next start."""
+    import redis
+    import requests
+
+    from tests.helpers import Endpoint, slow_inputs, wait_job
+
+    port = free_port()
+    log = (tmp_path / "up.log").open("wb")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SNEAKY_")}
+    up = subprocess.Popen([str(BIN / "sneaky"), "up", "--port", str(port), "--data-dir", str(tmp_path / "data"),
+                           "--grace", "120"], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+    try:
+        wait_for_port(port, up, 90)
+        api = Endpoint(f"http://127.0.0.1:{port}")
+        image, mask = slow_inputs(3000)
+        r = requests.post(f"{api.api_url}/v1/jobs", files={"image": ("p", image), "mask": ("m", mask)},
+                          data={"engine": "ns"}, timeout=30)
+        job_id = r.json()["id"]
+        wait_job(api, job_id, lambda job: job["status"] == "running", timeout=60, interval=0.02)
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(180) == 0
+    finally:
+        if up.poll() is None:
+            up.kill()
+    text = (tmp_path / "up.log").read_text()
+    assert f"job {job_id} succeeded" in text, text[-3000:]
+    assert list((tmp_path / "data" / "storage" / "default" / job_id).glob("result.*"))
+    # the record says so too: Redis kept it (append-only file) for the next start
+    redis_dir = tmp_path / "data" / "redis"
+    port2 = free_port()
+    server = subprocess.Popen(["redis-server", "--port", str(port2), "--dir", str(redis_dir), "--appendonly", "yes"],
+                              stdout=subprocess.DEVNULL)
+    try:
+        wait_for_port(port2, server, 15)
+        record = redis.Redis(port=port2).hgetall(f"sneaky:job:{job_id}")
+        assert record[b"status"] == b"succeeded" and record[b"attempts"] == b"1"
+    finally:
+        server.terminate()
+        server.wait()
