@@ -28,14 +28,14 @@ def create_app(settings: Settings | None = None) -> APIFlask:
     )
     app.extensions["sneaky"] = ApiServices(settings)  # read through api.context.services()
 
-    from . import batches, bodies, health, jobs, openapi, problems, tenants, uploads, web
+    from . import batches, bodies, health, jobs, openapi, problems, tenants, uploads, web, webhooks
 
     app.before_request(tenants.authenticate)
     app.before_request(bodies.check_json_body)
     app.after_request(bodies.drain_body)
     if settings.rate_limit:
         _rate_limit(app, settings)
-    for module in (health, jobs, uploads, batches, web):
+    for module in (health, jobs, uploads, batches, webhooks, web):
         app.register_blueprint(module.bp)
     problems.register(app)
     app.spec_processor(openapi.complete)  # type: ignore[arg-type]  # the document arrives as a dict

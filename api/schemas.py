@@ -1,7 +1,7 @@
 """Request and response schemas: they validate at the edge and make the OpenAPI document."""
 
 from apiflask import Schema
-from apiflask.fields import URL, Dict, File, Float, Integer, List, Nested, String
+from apiflask.fields import URL, Boolean, Dict, File, Float, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range
 
 from core.jobs import JobStatus
@@ -50,6 +50,14 @@ class ErrorInfo(Schema):
     message = String()
 
 
+class WebhookDelivery(Schema):
+    attempts = Integer(metadata={"description": "deliveries tried so far"})
+    status = Integer(allow_none=True, metadata={"description": "the receiver's last HTTP status"})
+    error = String(allow_none=True)
+    delivered = Boolean()
+    at = String()
+
+
 class Job(Schema):
     id = String()
     status = String(validate=OneOf([s.value for s in JobStatus]))
@@ -65,6 +73,7 @@ class Job(Schema):
     input = Dict(allow_none=True)
     result = Nested(ResultInfo, allow_none=True)
     error = Nested(ErrorInfo, allow_none=True)
+    webhook = Nested(WebhookDelivery, allow_none=True)
 
 
 class JobList(Schema):
@@ -87,6 +96,11 @@ class JobFromKeys(Schema):
     priority = String(load_default="interactive", validate=OneOf(PRIORITIES))
     metadata = Dict(load_default=None)
     webhook_url = URL(load_default=None, schemes={"http", "https"}, validate=Length(max=2048))
+
+
+class WebhookSecret(Schema):
+    secret = String(metadata={"description": "whsec_ and base64: the HMAC key is the decoded part"})
+    scheme = String()
 
 
 class UploadRequest(Schema):

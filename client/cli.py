@@ -88,6 +88,21 @@ def cmd_submit(args: argparse.Namespace) -> int:
         raise SystemExit(f"sneaky: error: cannot reach {args.url}; is `sneaky up` running?") from None
 
 
+def cmd_webhooks(args: argparse.Namespace) -> int:
+    import requests
+
+    from .sdk import SneakyClient, SneakyError
+
+    client = SneakyClient(args.url, os.environ.get("SNEAKY_API_KEY"), retries=3)
+    try:
+        print(client.webhook_secret(rotate=args.action == "rotate"))
+        return 0
+    except SneakyError as exc:
+        raise SystemExit(f"sneaky: error: {exc}") from None
+    except requests.ConnectionError:
+        raise SystemExit(f"sneaky: error: cannot reach {args.url}") from None
+
+
 def cmd_batch(args: argparse.Namespace) -> int:
     import requests
 
@@ -193,6 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--priority", default="bulk", choices=["interactive", "bulk"])
     _add_grow(p)
     p.set_defaults(func=cmd_batch)
+
+    p = sub.add_parser("webhooks", help="the secret your webhooks are signed with (Standard Webhooks)")
+    p.add_argument("action", choices=["secret", "rotate"], help="print the secret, or replace it and print the new one")
+    p.add_argument("--url", default=os.environ.get("SNEAKY_URL", "http://127.0.0.1:8000"))
+    p.set_defaults(func=cmd_webhooks)
 
     p = sub.add_parser("keys", help="API keys (stored hashed in Redis), one tenant each")
     p.add_argument("--redis-url", default=os.environ.get("SNEAKY_REDIS_URL", "redis://127.0.0.1:6379/0"))

@@ -198,6 +198,14 @@ class SneakyClient:
             if not cursor:
                 return
 
+    # -- webhooks ---------------------------------------------------------------------
+
+    def webhook_secret(self, rotate: bool = False) -> str:
+        """The secret this tenant's webhooks are signed with (``whsec_…``); ``rotate`` replaces it."""
+        if rotate:
+            return str(self.request("POST", "/v1/webhooks/secret/rotate").json()["secret"])
+        return str(self.request("GET", "/v1/webhooks/secret").json()["secret"])
+
     # -- bulk -------------------------------------------------------------------------
 
     def upload_urls(self, count: int, content_type: str = "application/octet-stream") -> list[dict]:

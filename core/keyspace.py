@@ -12,9 +12,11 @@ r"""Every Redis key Sneaky uses, in one place: its name, type, owner and lifetim
 | `sneaky:idem:{tenant}:{sha256}` | string: an Idempotency-Key's request and answer | api.idempotency | 24 h |
 | `sneaky:upload:{upload_key}` | string: a local upload's tenant (`{tenant}\|filled` once used) | core.uploads | 1 h |
 | `sneaky-rate/…` | flask-limiter's counters (`RATE_LIMIT_PREFIX`) | flask-limiter | its windows |
-| `interactive`, `bulk` (`QUEUES`), `unacked*`, `_kombu.*` | the broker's lists and hashes | kombu | until consumed |
+| `sneaky:whsec:{tenant}` | string: the tenant's webhook signing secret (`whsec_…`) | core.webhooks | until rotated |
+| `interactive`, `bulk`, `webhooks` (`QUEUES`, `WEBHOOK_QUEUE`), `unacked*`, `_kombu.*` | broker lists | kombu | read |
 
-Secrets are never keys: API keys and Idempotency-Keys appear only as SHA-256 digests.
+Secrets are never keys: API keys and Idempotency-Keys appear only as SHA-256 digests. Webhook secrets are
+stored as values (signing needs them), readable only through the tenant's own key.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 NAMESPACE = "sneaky"
 RATE_LIMIT_PREFIX = "sneaky-rate"
 QUEUES = ("interactive", "bulk")  # the broker's lists, one per priority; workers consume in this order
+WEBHOOK_QUEUE = "webhooks"  # deliveries, taken by their own worker (a slow receiver must not hold a GPU)
 
 
 def job(job_id: str, ns: str = NAMESPACE) -> str:
@@ -58,3 +61,7 @@ def idempotency(tenant: str, digest: str, ns: str = NAMESPACE) -> str:
 
 def upload(upload_key: str, ns: str = NAMESPACE) -> str:
     return f"{ns}:upload:{upload_key}"
+
+
+def webhook_secret(tenant: str, ns: str = NAMESPACE) -> str:
+    return f"{ns}:whsec:{tenant}"

@@ -8,10 +8,11 @@ from __future__ import annotations
 import redis
 from celery import Celery
 
-from .keyspace import QUEUES  # the broker's lists are Redis keys too: named there
+from .keyspace import QUEUES, WEBHOOK_QUEUE  # the broker's lists are Redis keys too: named there
 from .settings import Settings
 
 RUN_JOBS = "sneaky.run_jobs"  # one message: a list of job ids, filled together
+DELIVER_WEBHOOK = "sneaky.deliver_webhook"  # one message: a finished job's id
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -41,6 +42,11 @@ def enqueue(app: Celery, job_ids: list[str], priority: str, time_limit: int) -> 
     """One message for a group of jobs; its time limits grow with the group."""
     soft = time_limit * len(job_ids)
     app.send_task(RUN_JOBS, args=[job_ids], queue=priority, soft_time_limit=soft, time_limit=soft + 30)
+
+
+def enqueue_webhook(app: Celery, job_id: str) -> None:
+    """The event's id is the job's: a receiver that sees it twice knows it is the same event."""
+    app.send_task(DELIVER_WEBHOOK, args=[job_id, f"msg_{job_id}"], queue=WEBHOOK_QUEUE)
 
 
 def queue_depth(redis_client: redis.Redis, queue: str) -> int:

@@ -11,6 +11,7 @@ from .queue import make_celery
 from .settings import Settings
 from .storage import open_storage
 from .uploads import UploadSlots
+from .webhooks import WebhookSecrets
 
 
 class Services:
@@ -23,3 +24,4 @@ class Services:
         self.storage = open_storage(settings.storage_url)
         self.celery = celery or make_celery(settings)
         self.uploads = UploadSlots(self.redis)
+        self.webhook_secrets = WebhookSecrets(self.redis)

@@ -32,6 +32,8 @@ class Settings:
     max_waits: int = 2  # long polls (GET /v1/jobs/{id}?wait=) held at once per API process; more answer at once
     retry_after_seconds: int = 1  # Retry-After on 202, a hint for polling
     rate_limit: str = "100 per second"  # per tenant, all /v1 routes together; empty = none
+    webhook_attempts: int = 5  # deliveries of one webhook before it is given up
+    webhook_retry_seconds: int = 5  # first retry after this; each next one waits 4× longer
     webhook_allow_private: str = ""  # "1": webhooks may target loopback and private networks (tests, labs)
     public_url: str = ""  # base URL the API is reached at, for upload links; empty = the request's
 

@@ -1,4 +1,12 @@
-"""Webhook targets: only public addresses, unless the operator allows private ones.
+"""Webhooks: where they may go, how they are signed, and each tenant's signing secret.
+
+Signatures follow the Standard Webhooks specification (standardwebhooks.com): every delivery carries
+``webhook-id`` (one per event, the same on every retry), ``webhook-timestamp`` (seconds) and
+``webhook-signature``: ``v1,`` and the base64 HMAC-SHA256 of ``{id}.{timestamp}.{body}`` keyed with the
+bytes of the tenant's secret, ``whsec_`` and base64. A receiver verifies with any Standard Webhooks
+library, or the few lines of ``signature`` below.
+
+Targets: only public addresses, unless the operator allows private ones.
 
 Checked when a job is submitted and again right before delivery, and the delivery connects to the
 address this check returned (a name resolved twice may answer differently the second time), so a
@@ -9,11 +17,18 @@ NAT64 ``64:ff9b::7f00:1``, 6to4 ``2002:7f00:1::``, Teredo).
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import ipaddress
+import secrets
 import socket
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
+import redis
+
+from . import keyspace
 from .errors import WebhookRefused
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -62,3 +77,40 @@ def embedded_ipv4(address: IPAddress) -> list[ipaddress.IPv4Address]:
     if any(address in network for network in _EMBEDS_IPV4):
         found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
     return found
+
+
+# -- signing -----------------------------------------------------------------------------
+
+SECRET_PREFIX = "whsec_"
+
+
+def new_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def signature(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+def signed_headers(secret: str, message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    return {"webhook-id": message_id, "webhook-timestamp": str(timestamp),
+            "webhook-signature": signature(secret, message_id, timestamp, body)}
+
+
+class WebhookSecrets:
+    """One signing secret per tenant, made on first use; rotating replaces it at once."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+
+    def get(self, tenant: str) -> str:
+        key = keyspace.webhook_secret(tenant)
+        self.redis.set(key, new_secret(), nx=True)
+        return str(self.redis.get(key).decode())
+
+    def rotate(self, tenant: str) -> str:
+        secret = new_secret()
+        self.redis.set(keyspace.webhook_secret(tenant), secret)
+        return secret

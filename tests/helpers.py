@@ -146,6 +146,44 @@ def run_job(stack, image_bytes, mask_bytes, **data):
     return done, Image.open(io.BytesIO(fetch_result(stack, job["id"]).content))
 
 
+# -- webhooks ----------------------------------------------------------------------------
+
+class HookReceiver:
+    """A webhook receiver on 127.0.0.1: records every delivery (headers, raw body) and answers with
+    ``statuses`` in turn (then 204)."""
+
+    def __init__(self, statuses=()) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.received: list[tuple[dict, bytes]] = []
+        self.statuses = list(statuses)
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.received.append((dict(self.headers), body))
+                self.send_response(receiver.statuses.pop(0) if receiver.statuses else 204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def __enter__(self) -> HookReceiver:
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 # -- storage ---------------------------------------------------------------------------
 
 def stored_objects(where) -> set[str]:

@@ -99,6 +99,14 @@ class ServiceStack:
         self.servers.append(server)
         return server
 
+    def start_webhook_worker(self, name: str = "webhooks") -> Server:
+        """Webhook deliveries, as deployments run them: their own queue, a thread pool."""
+        args = [str(BIN / "celery"), "-A", "worker.app", "worker", "-Q", "webhooks", "-P", "threads", "-c", "4",
+                "--loglevel", "INFO", "-n", f"{name}-{free_port()}@%h", "--without-gossip", "--without-mingle"]
+        server = spawn(name, args, self.log_dir, self.env)
+        self.servers.append(server)
+        return server
+
     def start_api(self, workers: int = 1) -> Server:
         port = free_port()
         args = [str(BIN / "gunicorn"), "-b", f"127.0.0.1:{port}", "-w", str(workers), "--threads", "8",
@@ -122,7 +130,8 @@ class ServiceStack:
 
 # small limits so the limit tests stay cheap
 LIMITS = {"SNEAKY_MAX_UPLOAD_BYTES": str(3 * 1024 * 1024), "SNEAKY_MAX_PIXELS": str(40_000_000),
-          "SNEAKY_AUTH": "open", "SNEAKY_WEBHOOK_ALLOW_PRIVATE": "1", "SNEAKY_RATE_LIMIT": "1000 per second",
+          "SNEAKY_AUTH": "open", "SNEAKY_WEBHOOK_ALLOW_PRIVATE": "1",
+          "SNEAKY_WEBHOOK_RETRY_SECONDS": "1", "SNEAKY_RATE_LIMIT": "1000 per second",
           # telea: fast and exact; pconv jobs name their engine (and `sneaky up` uses it);
           # tenant isolation has its own keyed stack (test_tenants.py)
           "SNEAKY_DEFAULT_ENGINE": "telea"}

@@ -20,7 +20,8 @@ def compose():
 
 def test_compose_wires_the_services(compose):
     services = compose["services"]
-    assert {"redis", "minio", "minio-init", "api", "worker", "worker-cpu", "flower"} <= set(services)
+    assert {"redis", "minio", "minio-init", "api", "worker", "worker-cpu", "webhooks", "flower"} <= set(services)
+    assert services["webhooks"]["command"][services["webhooks"]["command"].index("-Q") + 1] == "webhooks"
     assert "--appendonly" in services["redis"]["command"] and "noeviction" in services["redis"]["command"]
     for name in ("redis", "minio", "api", "worker", "worker-cpu"):
         assert "healthcheck" in services[name], name
@@ -95,6 +96,8 @@ def test_kustomize_renders_and_manifests_validate(tmp_path):
     assert not any(d["kind"] == "Secret" for d in docs)  # secrets are created apart (docs/deploy.md)
     bulk = by_name[("ScaledObject", "worker-bulk")]["spec"]
     assert bulk["minReplicaCount"] == 0 and {t["metadata"]["listName"] for t in bulk["triggers"]} == {"bulk"}
+    hooks = by_name[("Deployment", "worker-webhooks")]["spec"]["template"]["spec"]["containers"][0]
+    assert hooks["args"][hooks["args"].index("-Q") + 1] == "webhooks" and "nvidia.com/gpu" not in str(hooks)
     main = by_name[("ScaledObject", "worker")]["spec"]
     assert {t["metadata"]["listName"] for t in main["triggers"]} == {"interactive", "bulk"}
 

@@ -1,11 +1,12 @@
-"""The Celery task: one message, a group of job ids, run through the pipeline; then their webhooks."""
+"""The Celery tasks: a group of job ids through the pipeline; a finished job's webhook."""
 
 from __future__ import annotations
 
 from celery import Task
 
 from core.jobs import TERMINAL
-from core.queue import RUN_JOBS, enqueue
+from core.keyspace import WEBHOOK_QUEUE
+from core.queue import DELIVER_WEBHOOK, RUN_JOBS, enqueue, enqueue_webhook
 
 from . import pipeline, webhooks
 from .app import app, services, settings
@@ -22,5 +23,15 @@ def run_jobs(self: Task, job_ids: list[str]) -> list[str | None]:
     work = pipeline.run(s, job_ids)
     for w in work:
         if w.job is not None and w.job.webhook_url and w.outcome in TERMINAL:
-            webhooks.notify(s, w.job_id)
+            enqueue_webhook(app, w.job_id)
     return [w.outcome for w in work]
+
+
+@app.task(name=DELIVER_WEBHOOK, bind=True)
+def deliver_webhook(self: Task, job_id: str, message_id: str) -> bool:
+    attempt = self.request.retries + 1
+    outcome = webhooks.deliver(services(), job_id, message_id, attempt)
+    if outcome.retry and attempt < settings.webhook_attempts:
+        delay = settings.webhook_retry_seconds * 4 ** (attempt - 1)
+        raise self.retry(countdown=delay, max_retries=settings.webhook_attempts - 1, queue=WEBHOOK_QUEUE)
+    return outcome.delivered

@@ -29,6 +29,7 @@ def moto(log_dir):
 def _stack(log_dir, env):
     stack = ServiceStack(log_dir, {**os.environ, **LIMITS, **env})
     stack.start_worker()
+    stack.start_webhook_worker()
     stack.start_api()
     return stack
 

@@ -10,7 +10,19 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.helpers import eventually, jpeg_bytes, mask_for, photo, png_bytes, run_job, stored_objects, submit, wait_done
+from tests.helpers import (
+    HookReceiver,
+    eventually,
+    jpeg_bytes,
+    mask_for,
+    photo,
+    png_bytes,
+    run_job,
+    stored_objects,
+    submit,
+    wait_done,
+    wait_job,
+)
 
 
 @pytest.mark.parametrize("mode", ["RGB", "RGBA", "L"])
@@ -148,34 +160,43 @@ def test_duplicate_delivery_produces_one_result(stack):
     assert stored_objects(stack) == objects
 
 
-def test_webhook_receives_the_finished_job(stack):
+def test_webhooks_are_signed_retried_and_recorded(stack):
+    """The receiver fails the first delivery (503) and takes the second; both carry the Standard
+    Webhooks headers, signed with the tenant's secret; the job records the attempts."""
     import json
-    import threading
-    from http.server import BaseHTTPRequestHandler, HTTPServer
 
-    received = []
+    from core.webhooks import signature
 
-    class Hook(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append((self.headers["X-Sneaky-Event"], json.loads(body)))
-            self.send_response(204)
-            self.end_headers()
+    secret = requests.get(f"{stack.api_url}/v1/webhooks/secret", timeout=10).json()["secret"]
+    assert secret.startswith("whsec_")
+    with HookReceiver(statuses=[503]) as hook:
+        job, _ = run_job(stack, png_bytes(photo(30, 30)), mask_for(30, 30)[0], webhook_url=hook.url)
+        recorded = wait_job(stack, job["id"], lambda j: (j.get("webhook") or {}).get("delivered"), timeout=30)
+    assert len(hook.received) == 2 and recorded["webhook"]["attempts"] == 2 and recorded["webhook"]["status"] == 204
+    ids = set()
+    for headers, body in hook.received:
+        ids.add(headers["webhook-id"])
+        expected = signature(secret, headers["webhook-id"], int(headers["webhook-timestamp"]), body)
+        assert headers["webhook-signature"] == expected
+        assert abs(int(headers["webhook-timestamp"]) - time.time()) < 300
+        payload = json.loads(body)
+        assert payload["id"] == job["id"] and payload["status"] == "succeeded"
+        assert headers["X-Sneaky-Event"] == "job.finished"
+        assert "tenant" not in payload and "image_key" not in payload
+    assert ids == {f"msg_{job['id']}"}  # one event, the same id on every try
 
-        def log_message(self, *args):
-            pass
 
-    server = HTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        hook = f"http://127.0.0.1:{server.server_address[1]}/hook"
-        job, _ = run_job(stack, png_bytes(photo(30, 30)), mask_for(30, 30)[0], webhook_url=hook)
-        eventually(lambda: received, 20, what=lambda: f"the webhook\n{stack.logs()}")
-    finally:
-        server.shutdown()
-    event, body = received[0]
-    assert event == "job.finished" and body["id"] == job["id"] and body["status"] == "succeeded"
-    assert "tenant" not in body and "image_key" not in body
+def test_a_rotated_secret_signs_the_next_delivery(stack):
+    from core.webhooks import signature
+
+    old = requests.get(f"{stack.api_url}/v1/webhooks/secret", timeout=10).json()["secret"]
+    new = requests.post(f"{stack.api_url}/v1/webhooks/secret/rotate", timeout=10).json()["secret"]
+    assert new != old and requests.get(f"{stack.api_url}/v1/webhooks/secret", timeout=10).json()["secret"] == new
+    with HookReceiver() as hook:
+        run_job(stack, png_bytes(photo(30, 30)), mask_for(30, 30)[0], webhook_url=hook.url)
+        headers, body = eventually(lambda: hook.received and hook.received[0], 20, what="the webhook")
+    assert headers["webhook-signature"] == signature(new, headers["webhook-id"], int(headers["webhook-timestamp"]),
+                                                      body)
 
 
 def test_oversized_body_is_refused_unread(stack):

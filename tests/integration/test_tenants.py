@@ -86,6 +86,23 @@ def test_webhooks_to_private_addresses_are_refused(keyed, hook):
     assert err.value.status == 422 and err.value.code == "invalid_webhook"
 
 
+def test_each_tenant_signs_its_webhooks_with_its_own_secret(keyed):
+    stack, alice, bob, keys = keyed
+    a, b = alice.webhook_secret(), bob.webhook_secret()
+    assert a != b and alice.webhook_secret() == a  # stable until rotated
+    rotated = alice.webhook_secret(rotate=True)
+    assert rotated not in (a, b) and bob.webhook_secret() == b
+    secret, _ = keys.create("carol")
+    cli = [str(Path(sys.executable).parent / "sneaky"), "webhooks", "secret", "--url", stack.api_url]
+    env = {**os.environ, "SNEAKY_API_KEY": secret}
+    shown = subprocess.run(cli, capture_output=True, text=True, timeout=30, env=env)
+    assert shown.returncode == 0 and shown.stdout.strip().startswith("whsec_"), shown.stderr
+    again = subprocess.run([*cli[:2], "rotate", *cli[3:]], capture_output=True, text=True, timeout=30, env=env)
+    assert again.returncode == 0 and again.stdout.strip() not in (shown.stdout.strip(), a, b, rotated)
+    unauthorized = requests.get(f"{stack.api_url}/v1/webhooks/secret", timeout=10)
+    assert unauthorized.status_code == 401
+
+
 def test_keys_cli(redis_server):
     url = f"redis://127.0.0.1:{redis_server.port}/4"
     sneaky = [str(Path(sys.executable).parent / "sneaky"), "keys", "--redis-url", url]

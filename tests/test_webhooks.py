@@ -1,4 +1,5 @@
-"""Webhook targets: public addresses only, also when an IPv4 address hides inside an IPv6 one."""
+"""Webhooks: public targets only (also when IPv4 hides in IPv6), Standard Webhooks signatures, and a
+delivery that connects to the address that was checked."""
 
 import pytest
 
@@ -32,3 +33,36 @@ def test_public_addresses_pass_with_the_address_to_connect_to(url, address):
 
 def test_private_addresses_pass_when_the_operator_allows_them():
     assert check_webhook_url("http://127.0.0.1:9/hook", allow_private=True).address == "127.0.0.1"
+
+
+def test_signatures_match_the_standard_webhooks_test_vector():
+    from core.webhooks import signature
+
+    # from the Standard Webhooks specification's reference implementations
+    assert signature("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330,
+                     b'{"test": 2432232314}') == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+
+def test_new_secrets_are_random_32_bytes():
+    import base64
+
+    from core.webhooks import new_secret
+
+    a, b = new_secret(), new_secret()
+    assert a != b and a.startswith("whsec_") and len(base64.b64decode(a[6:])) == 32
+
+
+def test_a_delivery_connects_to_the_checked_address_not_to_a_new_lookup():
+    """The URL's name does not resolve at all here: the POST still reaches the address the check
+    returned, naming the host in Host, so a name that answers differently the second time (DNS
+    rebinding) cannot redirect it."""
+    from core.webhooks import WebhookTarget
+    from tests.helpers import HookReceiver
+    from worker.webhooks import _post
+
+    with HookReceiver(statuses=[202]) as hook:
+        url = f"http://hooks.example.invalid:{hook.port}/in?x=1"
+        status = _post(WebhookTarget("hooks.example.invalid", hook.port, "127.0.0.1"), url, b"{}",
+                       {"Content-Type": "application/json"})
+    headers, body = hook.received[0]
+    assert status == 202 and body == b"{}" and headers["Host"] == f"hooks.example.invalid:{hook.port}"
