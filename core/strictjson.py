@@ -1,8 +1,9 @@
 """JSON as the service accepts it from clients: finite numbers only and a bounded nesting depth.
 
 Python's ``json`` reads ``NaN``, ``Infinity`` and ``1e999`` (which nothing else can read back: the job,
-the tenant's whole job list and the webhook body would stop being JSON), and nests until the
-interpreter's recursion limit. Both are refused here, before anything is stored.
+the tenant's whole job list and the webhook body would stop being JSON), UTF-16 and lone surrogates
+(``"\ud800"``, which no UTF-8 store can hold), and nests until the interpreter's recursion limit. All
+of it is refused here, before anything is stored.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ MAX_DEPTH = 32
 
 def loads(data: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
     """Parse, or raise ValueError saying why the text is not acceptable JSON."""
+    text = data.decode("utf-8") if isinstance(data, bytes) else data  # strict: no UTF-16, no surrogates
     try:
-        value = json.loads(data, parse_constant=_refuse_constant, parse_float=_finite_float)
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except RecursionError:
         raise ValueError(f"JSON nested more than {max_depth} deep") from None
     if depth(value) > max_depth:
@@ -26,11 +28,15 @@ def loads(data: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
 
 
 def depth(value: Any) -> int:
-    """How deep arrays and objects nest (a scalar is 0), without recursion."""
+    """How deep arrays and objects nest (a scalar is 0), without recursion; a string that UTF-8 cannot
+    hold (an escaped lone surrogate) raises ValueError on the way."""
     deepest, todo = 0, [(value, 1)]
     while todo:
         item, level = todo.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if isinstance(item, str):
+            item.encode("utf-8")  # UnicodeEncodeError is a ValueError
+            continue
+        children = [*item, *item.values()] if isinstance(item, dict) else item if isinstance(item, list) else None
         if children is None:
             continue
         deepest = max(deepest, level)
