@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bridge.py --write docs/benchmarks.md
 	$(BIN)/python bench/service.py --write docs/benchmarks.md
 	$(BIN)/python bench/huge_photo.py --write docs/benchmarks.md
+	$(BIN)/python bench/hostile.py --write docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
