@@ -156,17 +156,21 @@ def _decode(name: str, text: str) -> Any:
                                          "created_at") else "")
 
 
-# KEYS[1] job hash; ARGV[1] comma-separated allowed current states, ARGV[2] new state,
-# ARGV[3] 1 to count an attempt, then field/value pairs to set. Returns the state before.
+# KEYS[1] job hash; ARGV[1] comma-separated allowed current states, ARGV[2] new state, ARGV[3] 1 to count
+# an attempt, ARGV[4] the attempt the caller runs ('' = any): a worker whose job was handed to another
+# (its lease expired) can no longer move it. Then field/value pairs to set. Returns the state before and
+# the attempt after, as '=state:attempt' when applied, 'state:attempt' when not.
 _TRANSITION = """
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return false end
+local attempt = redis.call('HGET', KEYS[1], 'attempts') or '0'
 local allowed = ',' .. ARGV[1] .. ','
-if not string.find(allowed, ',' .. current .. ',', 1, true) then return current end
+if not string.find(allowed, ',' .. current .. ',', 1, true) then return current .. ':' .. attempt end
+if ARGV[4] ~= '' and ARGV[4] ~= attempt then return current .. ':' .. attempt end
 redis.call('HSET', KEYS[1], 'status', ARGV[2])
-if ARGV[3] == '1' then redis.call('HINCRBY', KEYS[1], 'attempts', 1) end
-for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-return '=' .. current
+if ARGV[3] == '1' then attempt = tostring(redis.call('HINCRBY', KEYS[1], 'attempts', 1)) end
+for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return '=' .. current .. ':' .. attempt
 """
 # KEYS[1] job hash; ARGV field/value pairs. Sets them only on a job that exists (never recreates one).
 _UPDATE = """
@@ -180,6 +184,7 @@ return 1
 class Transition:
     applied: bool
     previous: JobStatus | None  # None: the job does not exist (deleted or expired)
+    attempt: int = 0  # the job's attempt after the transition (the one a start began)
 
 
 class JobStore:
@@ -219,35 +224,37 @@ class JobStore:
             writer.reset()
 
     def _move(self, job_id: str, allowed: Iterable[JobStatus], new: JobStatus, count_attempt: bool = False,
-              **changes: Any) -> Transition:
-        args = [",".join(allowed), new.value, "1" if count_attempt else "0"]
+              attempt: int | None = None, **changes: Any) -> Transition:
+        args = [",".join(allowed), new.value, "1" if count_attempt else "0", "" if attempt is None else str(attempt)]
         for name, value in changes.items():
             args += [name, _encode(name, value)]
         res = self._transition(keys=[self.job_key(job_id)], args=args)
         if res is None:
             return Transition(False, None)
         res = res.decode() if isinstance(res, bytes) else res
-        if res.startswith("="):
-            return Transition(True, JobStatus(res[1:]))
-        return Transition(False, JobStatus(res))
+        state, _, attempts = res.lstrip("=").partition(":")
+        return Transition(res.startswith("="), JobStatus(state), int(attempts or 0))
 
     def start(self, job_id: str) -> Transition:
+        """queued → running, or running → running for a job handed on (its message redelivered, or its
+        lease expired): a new attempt, whose number ``attempt`` fences the older one out."""
         return self._move(job_id, ACTIVE, JobStatus.RUNNING, count_attempt=True, started_at=now_rfc3339())
 
     def succeed(self, job_id: str, result: dict[str, Any], result_key: str,
-                input_info: dict[str, Any] | None = None) -> Transition:
+                input_info: dict[str, Any] | None = None, attempt: int | None = None) -> Transition:
         """Success and its result (the stored object's key, its size and format) in one write."""
         changes: dict[str, Any] = {"result": result, "result_key": result_key, "finished_at": now_rfc3339()}
         if input_info is not None:
             changes["input"] = input_info
-        return self._move(job_id, (JobStatus.RUNNING,), JobStatus.SUCCEEDED, **changes)
+        return self._move(job_id, (JobStatus.RUNNING,), JobStatus.SUCCEEDED, attempt=attempt, **changes)
 
-    def fail(self, job_id: str, error: SneakyError) -> Transition:
-        return self._move(job_id, ACTIVE, JobStatus.FAILED, error={"code": error.code, "message": error.detail},
-                          finished_at=now_rfc3339())
+    def fail(self, job_id: str, error: SneakyError, attempt: int | None = None) -> Transition:
+        return self._move(job_id, ACTIVE, JobStatus.FAILED, attempt=attempt,
+                          error={"code": error.code, "message": error.detail}, finished_at=now_rfc3339())
 
-    def cancel(self, job_id: str, from_states: Iterable[JobStatus] = (JobStatus.QUEUED,)) -> Transition:
-        return self._move(job_id, from_states, JobStatus.CANCELED, finished_at=now_rfc3339())
+    def cancel(self, job_id: str, from_states: Iterable[JobStatus] = (JobStatus.QUEUED,),
+               attempt: int | None = None) -> Transition:
+        return self._move(job_id, from_states, JobStatus.CANCELED, attempt=attempt, finished_at=now_rfc3339())
 
     def request_cancel(self, job_id: str) -> None:
         """A running job stops at its worker's next safe point (``cancel_requested``)."""

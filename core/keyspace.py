@@ -12,6 +12,7 @@ r"""Every Redis key Sneaky uses, in one place: its name, type, owner and lifetim
 | `sneaky:idem:{tenant}:{sha256}` | string: an Idempotency-Key's request and answer | api.idempotency | 24 h |
 | `sneaky:upload:{upload_key}` | string: a local upload's tenant (`{tenant}\|filled` once used) | core.uploads | 1 h |
 | `sneaky-rate/…` | flask-limiter's counters (`RATE_LIMIT_PREFIX`) | flask-limiter | its windows |
+| `sneaky:leases` | sorted set: running jobs' ids, scored by lease expiry | core.leases.Leases | forever |
 | `sneaky:whsec:{tenant}` | string: the tenant's webhook signing secret (`whsec_…`) | core.webhooks | until rotated |
 | `interactive`, `bulk`, `webhooks` (`QUEUES`, `WEBHOOK_QUEUE`), `unacked*`, `_kombu.*` | broker lists | kombu | read |
 
@@ -61,6 +62,10 @@ def idempotency(tenant: str, digest: str, ns: str = NAMESPACE) -> str:
 
 def upload(upload_key: str, ns: str = NAMESPACE) -> str:
     return f"{ns}:upload:{upload_key}"
+
+
+def leases(ns: str = NAMESPACE) -> str:
+    return f"{ns}:leases"
 
 
 def webhook_secret(tenant: str, ns: str = NAMESPACE) -> str:

@@ -29,6 +29,8 @@ BATCH_SIZE = Histogram("sneaky_batch_size", "Jobs filled together in one group",
 GPU_MEMORY = Gauge("sneaky_worker_gpu_memory_bytes", "GPU memory allocated by a worker process",
                    multiprocess_mode="max")
 STORAGE_ERRORS = Counter("sneaky_storage_errors_total", "Storage calls that failed (before retries)", ["op"])
+JOBS_REQUEUED = Counter("sneaky_jobs_requeued_total", "Running jobs whose lease ran out, put back on their queue")
+LEASE_RENEW_FAILURES = Counter("sneaky_lease_renew_failures_total", "Heartbeats that could not renew their leases")
 REDIS_ERRORS = Counter("sneaky_redis_errors_total", "Redis calls that failed (before retries)", ["op"])
 
 

@@ -7,6 +7,7 @@ from celery import Celery
 
 from .batches import BatchStore
 from .jobs import JobStore
+from .leases import Leases
 from .queue import make_celery
 from .settings import Settings
 from .storage import open_storage
@@ -25,3 +26,4 @@ class Services:
         self.celery = celery or make_celery(settings)
         self.uploads = UploadSlots(self.redis)
         self.webhook_secrets = WebhookSecrets(self.redis)
+        self.leases = Leases(self.redis, settings.lease_seconds)

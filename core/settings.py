@@ -28,6 +28,7 @@ class Settings:
     max_queued_interactive: int = 10_000  # messages waiting; above it submissions get 429
     max_queued_bulk: int = 100_000  # (a bulk message carries up to bulk_group_size jobs)
     bulk_group_size: int = 8  # batch jobs per worker message: their crops share forward passes
+    lease_seconds: int = 30  # a running job's lease: a worker gone this long hands its jobs back (at most 60)
     max_attempts: int = 3  # a job started more often than this (it keeps killing workers) ends "poisoned"
     max_waits: int = 2  # long polls (GET /v1/jobs/{id}?wait=) held at once per API process; more answer at once
     retry_after_seconds: int = 1  # Retry-After on 202, a hint for polling
@@ -50,5 +51,7 @@ class Settings:
         return cls(**values)
 
     def __post_init__(self) -> None:
+        if not 5 <= self.lease_seconds <= 60:
+            raise ValueError(f"SNEAKY_LEASE_SECONDS must be 5 to 60, not {self.lease_seconds}")
         if self.auth not in ("keys", "open"):
             raise ValueError(f"SNEAKY_AUTH must be 'keys' or 'open', not {self.auth!r}")

@@ -35,6 +35,7 @@ def test_every_key_is_in_the_table_and_namespaced():
         "sneaky:idem:{tenant}:{sha256}": keyspace.idempotency("{tenant}", "{sha256}"),
         "sneaky:upload:{upload_key}": keyspace.upload("{upload_key}"),
         "sneaky:whsec:{tenant}": keyspace.webhook_secret("{tenant}"),
+        "sneaky:leases": keyspace.leases(),
     }
     for documented, built in made.items():
         assert documented == built and f"`{documented}`" in table

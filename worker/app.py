@@ -1,8 +1,8 @@
 """The Celery application workers run: ``celery -A worker.app worker -Q interactive,bulk``.
 
 It holds the app, the process's services and the worker's lifecycle (logging, engine warm-up,
-metrics, the retention sweeper); the task is ``worker/tasks.py``, the job pipeline
-``worker/pipeline.py``.
+metrics, the retention sweeper and the lease reaper); the tasks are ``worker/tasks.py``, the job
+pipeline ``worker/pipeline.py``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from core.services import Services
 from core.settings import Settings
 
 from . import engines
-from .sweeper import Sweeper
+from .leases import Heartbeat, reap
+from .periodic import Periodic, retention_sweeper
 
 log = logging.getLogger("sneaky.worker")
 
@@ -29,6 +30,7 @@ app = make_celery(settings)
 app.conf.include = ["worker.tasks"]
 engines.configure(settings.weights, flip_average=bool(settings.flip_average))
 _services: Services | None = None
+_heartbeat: Heartbeat | None = None
 
 
 def services() -> Services:
@@ -36,6 +38,14 @@ def services() -> Services:
     if _services is None:  # per process, after the fork
         _services = Services(settings, celery=app)
     return _services
+
+
+def heartbeat() -> Heartbeat:
+    """The leases of the jobs this process runs, renewed from a thread of this process."""
+    global _heartbeat
+    if _heartbeat is None:
+        _heartbeat = Heartbeat(services().leases)
+    return _heartbeat
 
 
 @setup_logging.connect
@@ -81,16 +91,18 @@ def _serve_metrics(**_: object) -> None:
     start_http_server(int(port), registry=registry)
 
 
-_sweeper: Sweeper | None = None
+_background: list[Periodic] = []
 
 
 @worker_ready.connect
-def _start_retention_sweeper(**_: object) -> None:
-    global _sweeper
-    _sweeper = Sweeper(lambda: services().storage, settings.retention_seconds).start()
+def _start_background(**_: object) -> None:
+    """In the worker's main process: the retention sweep, and the reaper that puts back jobs whose
+    worker stopped renewing their lease (another host's, or a pool child of this one that died)."""
+    _background.append(retention_sweeper(lambda: services().storage, settings.retention_seconds).start())
+    _background.append(Periodic("lease-reaper", settings.lease_seconds / 3, lambda: reap(services(), app)).start())
 
 
 @worker_shutdown.connect
-def _stop_retention_sweeper(**_: object) -> None:
-    if _sweeper is not None:
-        _sweeper.stop()
+def _stop_background(**_: object) -> None:
+    for duty in _background:
+        duty.stop()

@@ -33,6 +33,8 @@ from . import engines
 if TYPE_CHECKING:  # pconv.inpaint brings torch: only with the first engine, in the worker process
     from pconv.inpaint import Plan
 
+    from .leases import Heartbeat
+
 log = logging.getLogger("sneaky.worker")
 
 
@@ -47,6 +49,7 @@ class Work:
     job_id: str
     started: float
     job: Job | None = None  # None: skipped before it was read (a late or duplicate delivery)
+    attempt: int = 0  # the attempt this worker runs: its transitions are fenced to it
     image: Image.Image | None = None
     plan: Plan | None = None  # the crops to fill
     fmt: str = ""
@@ -61,11 +64,19 @@ def should_split(services: Services, job_ids: list[str]) -> bool:
     return len(job_ids) > 1 and max(services.jobs.attempts(job_ids)) > 0
 
 
-def run(services: Services, job_ids: list[str]) -> list[Work]:
+def run(services: Services, job_ids: list[str], heartbeat: Heartbeat) -> list[Work]:
     """Run a group of jobs: decode each, fill all that share an engine together (their crops
     share forward passes), then store each result. Returns each job's work, in order, with its
-    outcome; jobs that ended have woken their waiters."""
-    work = [_load(services, job_id) for job_id in job_ids]
+    outcome; jobs that ended have woken their waiters. Each started job's lease is held by
+    ``heartbeat`` until the group is done."""
+    try:
+        return _run(services, job_ids, heartbeat)
+    finally:
+        heartbeat.release(job_ids)
+
+
+def _run(services: Services, job_ids: list[str], heartbeat: Heartbeat) -> list[Work]:
+    work = [_load(services, job_id, heartbeat) for job_id in job_ids]
     by_engine: dict[str, list[Work]] = {}
     for w in work:
         if w.outcome is None and w.job is not None:
@@ -101,7 +112,7 @@ def _record_gpu_memory() -> None:
         GPU_MEMORY.set(torch.cuda.max_memory_allocated())
 
 
-def _load(services: Services, job_id: str) -> Work:
+def _load(services: Services, job_id: str, heartbeat: Heartbeat) -> Work:
     jobs = services.jobs
     w = Work(job_id, time.monotonic())
     started = retrying(lambda: jobs.start(job_id), f"job {job_id}: start")
@@ -110,6 +121,8 @@ def _load(services: Services, job_id: str) -> Work:
         log.info("job %s skipped: %s", job_id, started.previous or "no record", extra={"job_id": job_id})
         w.outcome = started.previous or "missing"
         return w
+    w.attempt = started.attempt
+    heartbeat.hold(job_id)
     w.job = job = jobs.get(job_id)
     if job is None:  # deleted right after it started
         w.outcome = "missing"
@@ -117,7 +130,7 @@ def _load(services: Services, job_id: str) -> Work:
     if job.attempts > services.settings.max_attempts:
         poisoned = SneakyError(f"the job was started {job.attempts - 1} times and never finished; "
                                "its input probably crashes the worker", "poisoned")
-        retrying(lambda: jobs.fail(job_id, poisoned), f"job {job_id}: record failure")
+        retrying(lambda: jobs.fail(job_id, poisoned, w.attempt), f"job {job_id}: record failure")
         log.error("job %s poisoned after %d attempts", job_id, job.attempts - 1)
         w.outcome = JobStatus.FAILED
         return w
@@ -179,12 +192,14 @@ def _store(services: Services, w: Work) -> str:
         assert w.job is not None and w.result is not None, "only filled jobs are stored"
         out = io.BytesIO()
         encode(w.result, out, w.fmt)
-        result_key = w.job.object_key("result" + EXTENSIONS[w.fmt])
+        # one object per attempt: a late original cleaning up after itself never takes the re-run's
+        result_key = w.job.object_key(f"result-{w.attempt}{EXTENSIONS[w.fmt]}")
         retrying(lambda: storage.put(result_key, out.getvalue(), ACCEPTED_FORMATS[w.fmt]), f"job {w.job_id}: store")
         info = {**w.job.input, "hole_ratio": round(w.hole_ratio, 6)}
         width, height = w.result.size
         result = {"width": width, "height": height, "format": w.fmt}
-        done = retrying(lambda: jobs.succeed(w.job_id, result, result_key, info), f"job {w.job_id}: record")
+        done = retrying(lambda: jobs.succeed(w.job_id, result, result_key, info, w.attempt),
+                        f"job {w.job_id}: record")
         if not done.applied:  # canceled or deleted meanwhile: leave nothing behind
             storage.delete(result_key)
             return done.previous or "missing"
@@ -202,7 +217,7 @@ def _end(services: Services, w: Work, exc: BaseException) -> str:
     """End a job from the error that stopped it: canceled, or failed with the error's own code."""
     jobs = services.jobs
     if isinstance(exc, Canceled):
-        jobs.cancel(w.job_id, from_states=(JobStatus.RUNNING,))
+        jobs.cancel(w.job_id, from_states=(JobStatus.RUNNING,), attempt=w.attempt)
         return JobStatus.CANCELED
     if isinstance(exc, SoftTimeLimitExceeded):
         error = SneakyError("the job ran past its time limit", "timeout")
@@ -210,7 +225,7 @@ def _end(services: Services, w: Work, exc: BaseException) -> str:
         error = translate(exc)
         if error.code == "internal":
             log.error("job %s failed", w.job_id, exc_info=exc)
-    retrying(lambda: jobs.fail(w.job_id, error), f"job {w.job_id}: record failure")
+    retrying(lambda: jobs.fail(w.job_id, error, w.attempt), f"job {w.job_id}: record failure")
     log.info("job %s failed: %s", w.job_id, error.code, extra={"job_id": w.job_id, "code": error.code})
     return JobStatus.FAILED
 

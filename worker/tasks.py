@@ -9,7 +9,7 @@ from core.keyspace import WEBHOOK_QUEUE
 from core.queue import DELIVER_WEBHOOK, RUN_JOBS, enqueue, enqueue_webhook
 
 from . import pipeline, webhooks
-from .app import app, services, settings
+from .app import app, heartbeat, services, settings
 
 
 @app.task(name=RUN_JOBS, bind=True)
@@ -20,7 +20,7 @@ def run_jobs(self: Task, job_ids: list[str]) -> list[str | None]:
         for job_id in job_ids:
             enqueue(app, [job_id], queue, settings.job_time_limit)
         return ["split"] * len(job_ids)
-    work = pipeline.run(s, job_ids)
+    work = pipeline.run(s, job_ids, heartbeat())
     for w in work:
         if w.job is not None and w.job.webhook_url and w.outcome in TERMINAL:
             enqueue_webhook(app, w.job_id)

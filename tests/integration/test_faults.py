@@ -200,3 +200,39 @@ def test_many_long_polls_do_not_starve_the_api(stack, log_dir):
             assert all(p.result()[0] == 200 and p.result()[2] < 15 for p in held)
     finally:
         lone.stop()
+
+
+def test_a_worker_host_lost_mid_job_hands_the_job_on_within_its_lease(stack, log_dir):
+    """Every process of the worker running the job SIGKILLed at once (a preempted node): the broker
+    would redeliver only after its visibility timeout (81 minutes); the lease runs out in 5 s and the
+    other worker's reaper queues the job again. It succeeds once, attempt 2, with one result."""
+    from tests.servers import ServiceStack
+
+    env = {**stack.env, "SNEAKY_LEASE_SECONDS": "5",
+           "SNEAKY_REDIS_URL": stack.env["SNEAKY_REDIS_URL"].rsplit("/", 1)[0] + "/15"}
+    lone = ServiceStack(log_dir, env)
+    lone.start_api()
+    doomed = lone.start_worker("worker-doomed")
+    try:
+        lone.redis().flushdb()
+        image, mask = slow_inputs(4000)
+        job_id = submit(lone, image, mask, engine="ns").json()["id"]
+        wait_job(lone, job_id, lambda job: job["status"] == "running", timeout=120, interval=0.02)
+        lone.start_worker("worker-survivor")
+        time.sleep(1)  # the survivor is up; the doomed one is mid-fill
+        lost_at = time.monotonic()
+        for pid in {doomed.proc.pid, *descendants(doomed.proc.pid)}:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        done = wait_done(lone, job_id, timeout=180)
+        recovered_in = time.monotonic() - lost_at
+        assert done["status"] == "succeeded" and done["attempts"] == 2, (done, lone.logs())
+        results = [k for k in stored_objects(lone) if job_id in k and "result" in k]
+        assert len(results) == 1, results  # the lost attempt stored nothing that stayed
+        print(f"recovered in {recovered_in:.1f} s (lease 5 s + the fill)")
+        logs = "".join(s.log.read_text() for s in lone.servers if s.name == "worker-survivor")
+        assert f"job {job_id}: its worker stopped renewing the lease" in logs
+    finally:
+        lone.stop()

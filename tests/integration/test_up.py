@@ -95,7 +95,7 @@ def test_stopping_up_lets_the_running_job_finish(tmp_path):
             up.kill()
     text = (tmp_path / "up.log").read_text()
     assert f"job {job_id} succeeded" in text, text[-3000:]
-    assert list((tmp_path / "data" / "storage" / "default" / job_id).glob("result.*"))
+    assert list((tmp_path / "data" / "storage" / "default" / job_id).glob("result*"))
     # the record says so too: Redis kept it (append-only file) for the next start
     redis_dir = tmp_path / "data" / "redis"
     port2 = free_port()
