@@ -109,6 +109,7 @@ def up(host: str, port: int, data_dir: str, workers: int = 1, grace: float = 60.
         "SNEAKY_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
         "SNEAKY_STORAGE_URL": str(data / "storage"),
         "PYTHONUNBUFFERED": "1",
+        "SNEAKY_STOP_GRACE_SECONDS": str(int(grace)),  # then the worker hands its job back and exits
     }
     stack = Stack()
     stopping = False
@@ -154,4 +155,4 @@ def up(host: str, port: int, data_dir: str, workers: int = 1, grace: float = 60.
         return 1
     finally:
         print(f"sneaky up: stopping (a running job has {grace:.0f} s to finish)", file=sys.stderr, flush=True)
-        stack.stop({"worker": grace})
+        stack.stop({"worker": grace + 15})

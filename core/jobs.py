@@ -1,11 +1,12 @@
 """The job: a typed record (``Job``, ``JobStatus``) and the one store that reads and writes it.
 
 A job is one Redis hash (``core/keyspace.py``); ``Job.to_record``/``Job.from_record`` are the only
-code that knows its field encoding. State only moves forward (docs/architecture.md, "The job's
-states"): queued → running → succeeded | failed | canceled, a redelivered job going running →
-running and counting another attempt. Every transition is one Lua script that checks the state
-and writes every field of the change together, so a late or duplicate message can never move a
-job backwards or resurrect a deleted one, and a success is never seen without its result.
+code that knows its field encoding. State moves forward (docs/architecture.md, "The job's states"):
+queued → running → succeeded | failed | canceled, a redelivered job going running → running and
+counting another attempt; the one way back is a stopping worker's hand-back (running → queued).
+Every transition is one Lua script that checks the state (and the caller's attempt) and writes every
+field of the change together, so a late or duplicate message can never move a job backwards or
+resurrect a deleted one, and a success is never seen without its result.
 """
 
 from __future__ import annotations
@@ -156,10 +157,11 @@ def _decode(name: str, text: str) -> Any:
                                          "created_at") else "")
 
 
-# KEYS[1] job hash; ARGV[1] comma-separated allowed current states, ARGV[2] new state, ARGV[3] 1 to count
-# an attempt, ARGV[4] the attempt the caller runs ('' = any): a worker whose job was handed to another
-# (its lease expired) can no longer move it. Then field/value pairs to set. Returns the state before and
-# the attempt after, as '=state:attempt' when applied, 'state:attempt' when not.
+# KEYS[1] job hash; ARGV[1] comma-separated allowed current states, ARGV[2] new state, ARGV[3] what to add
+# to the attempts (1 for a start, -1 for a hand-back, 0 otherwise), ARGV[4] the attempt the caller runs
+# ('' = any): a worker whose job was handed to another (its lease expired) can no longer move it. Then
+# field/value pairs to set. Returns the state before and the attempt after, as '=state:attempt' when
+# applied, 'state:attempt' when not.
 _TRANSITION = """
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return false end
@@ -168,7 +170,7 @@ local allowed = ',' .. ARGV[1] .. ','
 if not string.find(allowed, ',' .. current .. ',', 1, true) then return current .. ':' .. attempt end
 if ARGV[4] ~= '' and ARGV[4] ~= attempt then return current .. ':' .. attempt end
 redis.call('HSET', KEYS[1], 'status', ARGV[2])
-if ARGV[3] == '1' then attempt = tostring(redis.call('HINCRBY', KEYS[1], 'attempts', 1)) end
+if ARGV[3] ~= '0' then attempt = tostring(redis.call('HINCRBY', KEYS[1], 'attempts', tonumber(ARGV[3]))) end
 for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 return '=' .. current .. ':' .. attempt
 """
@@ -223,9 +225,9 @@ class JobStore:
             writer.execute()
             writer.reset()
 
-    def _move(self, job_id: str, allowed: Iterable[JobStatus], new: JobStatus, count_attempt: bool = False,
+    def _move(self, job_id: str, allowed: Iterable[JobStatus], new: JobStatus, count_attempt: int = 0,
               attempt: int | None = None, **changes: Any) -> Transition:
-        args = [",".join(allowed), new.value, "1" if count_attempt else "0", "" if attempt is None else str(attempt)]
+        args = [",".join(allowed), new.value, str(count_attempt), "" if attempt is None else str(attempt)]
         for name, value in changes.items():
             args += [name, _encode(name, value)]
         res = self._transition(keys=[self.job_key(job_id)], args=args)
@@ -238,7 +240,12 @@ class JobStore:
     def start(self, job_id: str) -> Transition:
         """queued → running, or running → running for a job handed on (its message redelivered, or its
         lease expired): a new attempt, whose number ``attempt`` fences the older one out."""
-        return self._move(job_id, ACTIVE, JobStatus.RUNNING, count_attempt=True, started_at=now_rfc3339())
+        return self._move(job_id, ACTIVE, JobStatus.RUNNING, count_attempt=1, started_at=now_rfc3339())
+
+    def hand_back(self, job_id: str, attempt: int) -> Transition:
+        """running → queued, the attempt not counted: the one way back, for a worker that stops (a
+        drain's grace period ran out) before the job could end. Fenced to the worker's own attempt."""
+        return self._move(job_id, (JobStatus.RUNNING,), JobStatus.QUEUED, count_attempt=-1, attempt=attempt)
 
     def succeed(self, job_id: str, result: dict[str, Any], result_key: str,
                 input_info: dict[str, Any] | None = None, attempt: int | None = None) -> Transition:

@@ -28,6 +28,7 @@ class Settings:
     max_queued_interactive: int = 10_000  # messages waiting; above it submissions get 429
     max_queued_bulk: int = 100_000  # (a bulk message carries up to bulk_group_size jobs)
     bulk_group_size: int = 8  # batch jobs per worker message: their crops share forward passes
+    stop_grace_seconds: int = 600  # SIGTERM: the job in hand may finish this long, then it is handed back
     lease_seconds: int = 30  # a running job's lease: a worker gone this long hands its jobs back (at most 60)
     max_attempts: int = 3  # a job started more often than this (it keeps killing workers) ends "poisoned"
     max_waits: int = 2  # long polls (GET /v1/jobs/{id}?wait=) held at once per API process; more answer at once

@@ -87,6 +87,18 @@ def slow_inputs(side=6000):
     return png_bytes(image, compress_level=9), png_bytes(Image.fromarray(mask), compress_level=9)
 
 
+def many_holes(side=3000, grid=4):
+    """A smooth photo with grid² separate square holes: as many crops, filled a few per forward pass."""
+    y, x = np.mgrid[0:side, 0:side]
+    image = Image.fromarray(np.stack([x % 256, y % 256, (x // 24) % 256], -1).astype(np.uint8))
+    mask = np.zeros((side, side), np.uint8)
+    step = side // grid
+    for i in range(grid):
+        for j in range(grid):
+            mask[i * step + 100 : i * step + 300, j * step + 100 : j * step + 300] = 255
+    return png_bytes(image, compress_level=1), png_bytes(Image.fromarray(mask), compress_level=1)
+
+
 # -- jobs over HTTP ----------------------------------------------------------------------
 
 class Endpoint:

@@ -32,6 +32,9 @@ def test_compose_wires_the_services(compose):
     assert services["worker-cpu"]["profiles"] == ["cpu"] and "deploy" not in services["worker-cpu"]
     assert "ilm rule add" in services["minio-init"]["command"][0]  # results expire in the bucket too
     assert {"redis-data", "minio-data"} <= set(compose["volumes"])
+    stop_grace = int(services["worker"]["environment"]["SNEAKY_STOP_GRACE_SECONDS"])
+    for name in ("worker", "worker-cpu"):  # the job is handed back before compose kills the container
+        assert int(services[name]["stop_grace_period"].rstrip("m")) * 60 >= stop_grace + 30
 
 
 def test_compose_holds_no_secrets():
@@ -92,6 +95,9 @@ def test_kustomize_renders_and_manifests_validate(tmp_path):
     assert "-c" in container["args"] and container["args"][container["args"].index("-c") + 1] == "1"
     config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
     assert worker["terminationGracePeriodSeconds"] > int(config["SNEAKY_JOB_TIME_LIMIT"])
+    for name in ("worker", "worker-bulk"):  # the job is handed back before Kubernetes kills the pod
+        grace = by_name[("Deployment", name)]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        assert grace >= int(config["SNEAKY_STOP_GRACE_SECONDS"]) + 30
     assert all("secretRef" in str(c.get("envFrom")) for c in [container])
     assert not any(d["kind"] == "Secret" for d in docs)  # secrets are created apart (docs/deploy.md)
     bulk = by_name[("ScaledObject", "worker-bulk")]["spec"]

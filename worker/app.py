@@ -11,14 +11,14 @@ import logging
 import os
 from pathlib import Path
 
-from celery.signals import setup_logging, worker_process_init, worker_ready, worker_shutdown
+from celery.signals import setup_logging, worker_process_init, worker_ready, worker_shutdown, worker_shutting_down
 
 from core.logs import configure_logging
 from core.queue import make_celery
 from core.services import Services
 from core.settings import Settings
 
-from . import engines
+from . import drain, engines
 from .leases import Heartbeat, reap
 from .periodic import Periodic, retention_sweeper
 
@@ -102,7 +102,15 @@ def _start_background(**_: object) -> None:
     _background.append(Periodic("lease-reaper", settings.lease_seconds / 3, lambda: reap(services(), app)).start())
 
 
+@worker_shutting_down.connect
+def _begin_drain(**_: object) -> None:
+    """SIGTERM: the job in hand has SNEAKY_STOP_GRACE_SECONDS, then it is handed back (worker/drain.py)."""
+    drain.begin(settings.stop_grace_seconds)
+    log.info("worker stopping: a running job has %d s to finish", settings.stop_grace_seconds)
+
+
 @worker_shutdown.connect
 def _stop_background(**_: object) -> None:
     for duty in _background:
         duty.stop()
+    drain.end()

@@ -24,11 +24,12 @@ from core.errors import ObjectMissing, SneakyError, translate
 from core.jobs import TERMINAL, Job, JobStatus
 from core.metrics import BATCH_SIZE, GPU_MEMORY, JOB_LATENCY, JOBS_FINISHED, MODEL_LATENCY
 from core.photos import ACCEPTED_FORMATS, EXTENSIONS, check_decodes, inspect
+from core.queue import enqueue
 from core.retry import retrying
 from core.services import Services
 from pconv.images import check_mask_size, encode, grow_hole, mask_to_hole, upright
 
-from . import engines
+from . import drain, engines
 
 if TYPE_CHECKING:  # pconv.inpaint brings torch: only with the first engine, in the worker process
     from pconv.inpaint import Plan
@@ -159,7 +160,9 @@ def _read_input(services: Services, job: Job, key: str) -> bytes:
 
 
 def _fill(services: Services, engine: str, group: list[Work]) -> None:
-    def all_canceled() -> None:  # a safe point between forward passes: stop once nobody wants the result
+    def safe_point() -> None:  # between forward passes: stop once nobody wants the result, or we must go
+        if drain.grace_over():
+            raise drain.HandBack
         if all(services.jobs.cancel_requested(w.job_id) for w in group):
             raise Canceled
 
@@ -169,9 +172,12 @@ def _fill(services: Services, engine: str, group: list[Work]) -> None:
         for w in group:
             assert w.image is not None and w.plan is not None, "only loaded jobs are filled"
             pairs.append((w.image, w.plan))
-        results = inpainter.inpaint_many(pairs, check=all_canceled, in_place=True)
+        results = inpainter.inpaint_many(pairs, check=safe_point, in_place=True)
         for w, result in zip(group, results):
             w.result = result
+    except drain.HandBack:
+        for w in group:
+            w.outcome = _hand_back(services, w)
     except (Canceled, SoftTimeLimitExceeded) as exc:
         for w in group:
             w.outcome = _end(services, w, exc)
@@ -211,6 +217,15 @@ def _store(services: Services, w: Work) -> str:
             except Exception:
                 log.warning("job %s: could not remove its partial result", w.job_id)
         return _end(services, w, exc)
+
+
+def _hand_back(services: Services, w: Work) -> str:
+    """The worker stops before the job could end: queued again, on its own queue, attempt uncounted."""
+    assert w.job is not None
+    if retrying(lambda: services.jobs.hand_back(w.job_id, w.attempt), f"job {w.job_id}: hand back").applied:
+        enqueue(services.celery, [w.job_id], w.job.priority, services.settings.job_time_limit)
+        log.warning("job %s handed back: the worker is stopping", w.job_id, extra={"job_id": w.job_id})
+    return "handed_back"
 
 
 def _end(services: Services, w: Work, exc: BaseException) -> str:

@@ -50,3 +50,19 @@ def stack(request, log_dir, redis_server, tmp_path_factory):
     stack.kind = request.param
     yield stack
     stack.stop()
+
+
+@pytest.fixture
+def lone_env(redis_server, tmp_path):
+    """The environment of a stack of a test's own (its Redis database flushed, local storage), for tests
+    that stop, kill or starve its processes: ``lone_env(db, SNEAKY_X="...")``."""
+
+    def make(db: int, **settings: str) -> dict:
+        url = f"redis://127.0.0.1:{redis_server.port}/{db}"
+        import redis
+
+        redis.Redis.from_url(url).flushdb()
+        return {**os.environ, **LIMITS, "SNEAKY_REDIS_URL": url, "SNEAKY_STORAGE_URL": str(tmp_path / "storage"),
+                **settings}
+
+    return make

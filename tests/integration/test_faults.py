@@ -16,6 +16,7 @@ from tests.helpers import (
     descendants,
     eventually,
     frozen_workers,
+    many_holes,
     mask_for,
     photo,
     png_bytes,
@@ -166,7 +167,7 @@ def test_an_upload_replaced_after_the_job_was_accepted_is_caught(stack):
         assert done["status"] == "succeeded", done
 
 
-def test_many_long_polls_do_not_starve_the_api(stack, log_dir):
+def test_many_long_polls_do_not_starve_the_api(lone_env, log_dir):
     """40 `?wait=20` polls on a job that never runs, against one API process of 8 threads: only
     SNEAKY_MAX_WAITS of them hold a thread (half of those for one tenant); the rest answer at once as
     ordinary polls, and /healthz and other requests keep answering meanwhile."""
@@ -174,8 +175,7 @@ def test_many_long_polls_do_not_starve_the_api(stack, log_dir):
 
     from tests.servers import ServiceStack
 
-    env = {**stack.env, "SNEAKY_MAX_WAITS": "4",
-           "SNEAKY_REDIS_URL": stack.env["SNEAKY_REDIS_URL"].rsplit("/", 1)[0] + "/11"}
+    env = lone_env(11, SNEAKY_MAX_WAITS="4")
     lone = ServiceStack(log_dir, env)  # no worker: the job stays queued
     lone.start_api()
     try:
@@ -202,14 +202,13 @@ def test_many_long_polls_do_not_starve_the_api(stack, log_dir):
         lone.stop()
 
 
-def test_a_worker_host_lost_mid_job_hands_the_job_on_within_its_lease(stack, log_dir):
+def test_a_worker_host_lost_mid_job_hands_the_job_on_within_its_lease(lone_env, log_dir):
     """Every process of the worker running the job SIGKILLed at once (a preempted node): the broker
     would redeliver only after its visibility timeout (81 minutes); the lease runs out in 5 s and the
     other worker's reaper queues the job again. It succeeds once, attempt 2, with one result."""
     from tests.servers import ServiceStack
 
-    env = {**stack.env, "SNEAKY_LEASE_SECONDS": "5",
-           "SNEAKY_REDIS_URL": stack.env["SNEAKY_REDIS_URL"].rsplit("/", 1)[0] + "/15"}
+    env = lone_env(15, SNEAKY_LEASE_SECONDS="5")
     lone = ServiceStack(log_dir, env)
     lone.start_api()
     doomed = lone.start_worker("worker-doomed")
@@ -234,5 +233,33 @@ def test_a_worker_host_lost_mid_job_hands_the_job_on_within_its_lease(stack, log
         print(f"recovered in {recovered_in:.1f} s (lease 5 s + the fill)")
         logs = "".join(s.log.read_text() for s in lone.servers if s.name == "worker-survivor")
         assert f"job {job_id}: its worker stopped renewing the lease" in logs
+    finally:
+        lone.stop()
+
+
+def test_a_stopping_worker_hands_its_job_back_when_the_grace_period_is_over(lone_env, log_dir):
+    """SIGTERM (a drain) to a worker mid-fill with SNEAKY_STOP_GRACE_SECONDS=1: at the next safe point
+    the job goes back to `queued` (the attempt uncounted) and the worker exits; another worker then
+    runs it to the end, attempt 1."""
+    from tests.servers import ServiceStack
+
+    env = lone_env(15, SNEAKY_STOP_GRACE_SECONDS="1")
+    lone = ServiceStack(log_dir, env)
+    lone.start_api()
+    stopping = lone.start_worker("worker-drained")
+    try:
+        lone.redis().flushdb()
+        image, mask = many_holes()  # pconv on a CPU: a forward pass per two holes, safe points between
+        job_id = submit(lone, image, mask, engine="pconv").json()["id"]
+        wait_job(lone, job_id, lambda job: job["status"] == "running", timeout=120, interval=0.02)
+        stopping.proc.send_signal(signal.SIGTERM)  # the main process only, as a container stop does
+        assert stopping.proc.wait(120) == 0
+        job = requests.get(f"{lone.api_url}/v1/jobs/{job_id}", timeout=10).json()
+        assert job["status"] == "queued" and job["attempts"] == 0, job
+        assert f"job {job_id} handed back" in stopping.log.read_text()
+        lone.start_worker("worker-next")
+        done = wait_done(lone, job_id, timeout=300)
+        assert done["status"] == "succeeded" and done["attempts"] == 1, done
+        assert len([k for k in stored_objects(lone) if job_id in k and "result" in k]) == 1
     finally:
         lone.stop()
