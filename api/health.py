@@ -6,6 +6,7 @@ from apiflask import APIBlueprint
 from flask import Response
 
 from core.metrics import exposition
+from core.queue import queue_depth
 from core.storage import ping
 
 from .context import services
@@ -48,5 +49,6 @@ def readyz() -> tuple[dict[str, Any], int]:
 @bp.doc(responses=METRICS_RESPONSES)
 def metrics() -> Response:
     """Prometheus metrics of the API and, with a shared multiprocess folder, of the workers."""
-    body = exposition(services().redis)
+    s = services()
+    body = exposition(lambda queue: queue_depth(s.celery, s.redis, queue))
     return Response(body, mimetype="text/plain; version=0.0.4")

@@ -1,6 +1,9 @@
 """The Celery app both sides share: the API sends job ids, workers consume them.
 
-Only job ids travel through the broker; photos stay in storage and state in the job records.
+Only job ids travel through the broker; photos stay in storage and state in the job records. The broker
+is Redis (the default: ``SNEAKY_REDIS_URL``) or RabbitMQ (``SNEAKY_BROKER_URL=amqp://…``) with quorum
+queues, where a consumer's unacknowledged messages return to the queue the moment its connection
+drops (docs/deploy.md, "Which broker"). Job records, idempotency keys and rate limits stay in Redis.
 """
 
 from __future__ import annotations
@@ -15,10 +18,26 @@ RUN_JOBS = "sneaky.run_jobs"  # one message: a list of job ids, filled together
 DELIVER_WEBHOOK = "sneaky.deliver_webhook"  # one message: a finished job's id
 
 
+def broker_url(settings: Settings) -> str:
+    return settings.broker_url or settings.redis_url
+
+
+def is_amqp(url: str) -> bool:
+    return url.split("://", 1)[0] in ("amqp", "amqps", "pyamqp")
+
+
 def make_celery(settings: Settings) -> Celery:
-    app = Celery("sneaky", broker=settings.redis_url)
-    # a message must be acked before Redis redelivers it: above the longest group of jobs
-    visibility = settings.job_time_limit * settings.bulk_group_size + 60
+    url = broker_url(settings)
+    app = Celery("sneaky", broker=url)
+    if is_amqp(url):
+        # quorum queues: replicated, and a lost consumer's messages come back at once
+        transport: dict = {}
+        app.conf.update(task_default_queue_type="quorum", task_create_missing_queue_type="quorum",
+                        broker_heartbeat=10)
+    else:
+        # a message must be acked before Redis redelivers it: above the longest group of jobs
+        visibility = settings.job_time_limit * settings.bulk_group_size + 60
+        transport = {"queue_order_strategy": "priority", "visibility_timeout": visibility}
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],
@@ -28,7 +47,7 @@ def make_celery(settings: Settings) -> Celery:
         worker_prefetch_multiplier=1,
         task_default_queue=QUEUES[0],
         task_create_missing_queues=True,
-        broker_transport_options={"queue_order_strategy": "priority", "visibility_timeout": visibility},
+        broker_transport_options=transport,
         broker_connection_retry_on_startup=True,
         task_soft_time_limit=settings.job_time_limit,
         task_time_limit=settings.job_time_limit + 30,
@@ -49,6 +68,19 @@ def enqueue_webhook(app: Celery, job_id: str) -> None:
     app.send_task(DELIVER_WEBHOOK, args=[job_id, f"msg_{job_id}"], queue=WEBHOOK_QUEUE)
 
 
-def queue_depth(redis_client: redis.Redis, queue: str) -> int:
-    """Messages waiting in a queue (the Redis transport keeps each queue as a list of that name)."""
-    return int(redis_client.llen(queue))
+def queue_depth(app: Celery, redis_client: redis.Redis, queue: str) -> int:
+    """Messages waiting in a queue: the list of that name on Redis, the queue's count on RabbitMQ
+    (0 for a queue nobody has declared yet)."""
+    if not is_amqp(app.conf.broker_url):
+        return int(redis_client.llen(queue))
+    from amqp.exceptions import NotFound
+
+    with app.pool.acquire(block=True) as connection:  # the producers' pooled connection, a channel of its own
+        channel = connection.channel()
+        try:
+            return int(channel.queue_declare(queue=queue, passive=True).message_count)
+        except NotFound:  # the broker closed the channel with the answer
+            return 0
+        finally:
+            if channel.is_open:
+                channel.close()

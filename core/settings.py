@@ -13,6 +13,7 @@ PREFIX = "SNEAKY_"
 @dataclass(frozen=True)
 class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
+    broker_url: str = ""  # the queue: empty = Redis at redis_url; amqp://… = RabbitMQ (quorum queues)
     auth: str = "keys"  # "keys": every request needs an API key; "open": no keys, one tenant (loopback only)
     storage_url: str = "./.sneaky/storage"  # a folder, or s3://bucket/prefix?endpoint=...&region=...
     default_engine: str = "pconv"

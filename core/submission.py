@@ -29,7 +29,7 @@ RESULT_PATH = "/v1/jobs/{job_id}/result"  # the API's download route (api/jobs.p
 def check_capacity(s: Services, priority: str, messages: int = 1) -> None:
     """Back-pressure: refuse work the queue cannot take now rather than let it grow without bound."""
     limit = s.settings.max_queued_interactive if priority == "interactive" else s.settings.max_queued_bulk
-    depth = queue_depth(s.redis, priority)
+    depth = queue_depth(s.celery, s.redis, priority)
     if depth + messages > limit:
         raise SneakyError(f"the {priority} queue holds {depth:,} messages (limit {limit:,}); retry later",
                           "queue_full", headers={"Retry-After": "5"})

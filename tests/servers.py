@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,8 @@ class Server:
     proc: subprocess.Popen
     log: Path
     port: int | None = None
+    url: str = ""
+    also: Callable[[], None] | None = None  # what else stop() must end (processes outside our session)
 
     def stop(self, timeout: float = 20) -> None:
         import signal
@@ -40,6 +43,8 @@ class Server:
         except ProcessLookupError:
             pass
         self.proc.wait()
+        if self.also is not None:
+            self.also()
 
     def tail(self, n: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
@@ -67,6 +72,47 @@ def start_redis(log_dir: Path, port: int | None = None) -> Server:
     data.mkdir(exist_ok=True)
     return spawn(f"redis-{port}", [find_redis_server(), "--port", str(port), "--bind", "127.0.0.1",
                                    "--dir", str(data), "--save", "", "--appendonly", "yes"], log_dir, port=port)
+
+
+def start_rabbitmq(log_dir: Path) -> Server:
+    """A RabbitMQ node of its own (Debian's rabbitmq-server, which runs as the rabbitmq user): its own
+    ports, data in a folder of its own, output in ``log_dir``; amqp://guest:guest@127.0.0.1:PORT//."""
+    import tempfile
+
+    port, dist = free_port(), free_port()
+    base = Path(tempfile.mkdtemp(prefix=f"sneaky-rabbitmq-{port}-"))  # the rabbitmq user must reach it
+    base.chmod(0o755)
+    (base / "mnesia").mkdir(parents=True)
+    (base / "log").mkdir()
+    (base / "enabled_plugins").write_text("[].\n")
+    shutil.chown(base, "rabbitmq", "rabbitmq")
+    for path in base.rglob("*"):
+        shutil.chown(path, "rabbitmq", "rabbitmq")
+    env = {**os.environ, "HOME": str(base), "RABBITMQ_NODENAME": f"sneaky{port}@localhost",
+           "RABBITMQ_NODE_PORT": str(port), "RABBITMQ_DIST_PORT": str(dist),
+           "RABBITMQ_MNESIA_BASE": str(base / "mnesia"), "RABBITMQ_LOG_BASE": str(base / "log"),
+           "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),
+           "RABBITMQ_PLUGINS_EXPAND_DIR": str(base / "plugins"), "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq"),
+           "RABBITMQ_ADVANCED_CONFIG_FILE": str(base / "advanced"), "RABBITMQ_CONF_ENV_FILE": str(base / "env"),
+           "RABBITMQ_FEATURE_FLAGS_FILE": str(base / "feature_flags")}
+    server = spawn(f"rabbitmq-{port}", ["rabbitmq-server"], log_dir, env=env, port=port, timeout=120)
+    server.url = f"amqp://guest:guest@127.0.0.1:{port}//"
+    server.also = lambda: _kill_by_env("RABBITMQ_NODENAME", env["RABBITMQ_NODENAME"])
+    return server
+
+
+def _kill_by_env(name: str, value: str) -> None:
+    """Processes that left our session (rabbitmq-server switches user and session): found by a variable
+    of their environment."""
+    import signal
+
+    needle = f"{name}={value}".encode()
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if needle in environ.read_bytes().split(b"\0"):
+                os.kill(int(environ.parent.name), signal.SIGKILL)
+        except (OSError, ValueError):
+            continue
 
 
 def start_moto(log_dir: Path) -> Server:
