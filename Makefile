@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test install bench clean
+.PHONY: up test install bench clean cluster-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# the fleet on one machine, broken four ways (root: network namespaces; about five minutes; not in `make test`)
+cluster-test: $(STAMP)
+	SNEAKY_CLUSTER_TEST=1 SNEAKY_CLUSTER_REPORT=docs/deploy.md $(BIN)/python -m pytest -q -s tests/cluster
 
 # every comparison in one run, as ratios; each script replaces its own section of docs/benchmarks.md
 bench: $(STAMP)

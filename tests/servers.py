@@ -51,7 +51,7 @@ class Server:
 
 
 def spawn(name: str, args: list[str], log_dir: Path, env: dict | None = None, port: int | None = None,
-          timeout: float = 60) -> Server:
+          timeout: float = 60, host: str = "127.0.0.1") -> Server:
     log = log_dir / f"{name}.log"
     out = log.open("ab")
     proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env or os.environ.copy(),
@@ -59,7 +59,7 @@ def spawn(name: str, args: list[str], log_dir: Path, env: dict | None = None, po
     server = Server(name, proc, log, port)
     if port is not None:
         try:
-            wait_for_port(port, proc, timeout)
+            wait_for_port(port, proc, timeout, host)
         except RuntimeError as exc:
             server.stop()
             raise RuntimeError(f"{name} did not start: {exc}\n{server.tail()}") from None

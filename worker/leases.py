@@ -30,10 +30,10 @@ class Heartbeat:
         self.lock = threading.Lock()
         self.thread = Periodic("lease-heartbeat", self.leases.seconds / 3, self.renew).start()
 
-    def hold(self, job_id: str) -> None:
+    def hold(self, *job_ids: str) -> None:
         with self.lock:
-            self.held.add(job_id)
-        self.leases.hold([job_id])
+            self.held.update(job_ids)
+        self.leases.hold(job_ids)
 
     def release(self, job_ids: Iterable[str]) -> None:
         ids = list(job_ids)
@@ -52,13 +52,14 @@ class Heartbeat:
 
 
 def reap(services: Services, app: Celery) -> list[str]:
-    """Put every running job whose lease ran out back on its queue; returns their ids."""
+    """Put every job whose lease ran out back on its queue (running, or still queued: its worker died
+    with the message in hand before starting it); returns their ids."""
     requeued = []
     for job_id in services.leases.expired():
         if not services.leases.claim(job_id):
             continue  # another reaper took it, or its worker renewed just in time
         job = services.jobs.get(job_id)
-        if job is None or job.status != JobStatus.RUNNING:
+        if job is None or job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
             continue
         enqueue(app, [job_id], job.priority, services.settings.job_time_limit)
         JOBS_REQUEUED.inc()

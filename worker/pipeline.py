@@ -77,7 +77,10 @@ def run(services: Services, job_ids: list[str], heartbeat: Heartbeat) -> list[Wo
 
 
 def _run(services: Services, job_ids: list[str], heartbeat: Heartbeat) -> list[Work]:
-    work = [_load(services, job_id, heartbeat) for job_id in job_ids]
+    # every job of the message from the moment it is in hand: one not yet started when the host dies
+    # would otherwise wait for the broker's visibility timeout
+    heartbeat.hold(*job_ids)
+    work = [_load(services, job_id) for job_id in job_ids]
     by_engine: dict[str, list[Work]] = {}
     for w in work:
         if w.outcome is None and w.job is not None:
@@ -113,7 +116,7 @@ def _record_gpu_memory() -> None:
         GPU_MEMORY.set(torch.cuda.max_memory_allocated())
 
 
-def _load(services: Services, job_id: str, heartbeat: Heartbeat) -> Work:
+def _load(services: Services, job_id: str) -> Work:
     jobs = services.jobs
     w = Work(job_id, time.monotonic())
     started = retrying(lambda: jobs.start(job_id), f"job {job_id}: start")
@@ -123,7 +126,6 @@ def _load(services: Services, job_id: str, heartbeat: Heartbeat) -> Work:
         w.outcome = started.previous or "missing"
         return w
     w.attempt = started.attempt
-    heartbeat.hold(job_id)
     w.job = job = jobs.get(job_id)
     if job is None:  # deleted right after it started
         w.outcome = "missing"
@@ -206,17 +208,23 @@ def _store(services: Services, w: Work) -> str:
         result = {"width": width, "height": height, "format": w.fmt}
         done = retrying(lambda: jobs.succeed(w.job_id, result, result_key, info, w.attempt),
                         f"job {w.job_id}: record")
-        if not done.applied:  # canceled or deleted meanwhile: leave nothing behind
-            storage.delete(result_key)
+        if not done.applied:  # canceled, deleted, or handed to another worker meanwhile: leave nothing behind
+            _remove(services, w, result_key)
             return done.previous or "missing"
         return JobStatus.SUCCEEDED
     except Exception as exc:
         if result_key:
-            try:
-                storage.delete(result_key)
-            except Exception:
-                log.warning("job %s: could not remove its partial result", w.job_id)
+            _remove(services, w, result_key)
         return _end(services, w, exc)
+
+
+def _remove(services: Services, w: Work, key: str) -> None:
+    """A result that will not be the job's: retried like every storage call (a worker cut off from
+    storage and back must not leave a second result behind), then given up to the retention sweep."""
+    try:
+        retrying(lambda: services.storage.delete(key), f"job {w.job_id}: remove a result not kept")
+    except Exception:
+        log.warning("job %s: could not remove %s; the retention sweep will", w.job_id, key)
 
 
 def _hand_back(services: Services, w: Work) -> str:

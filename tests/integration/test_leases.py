@@ -71,18 +71,19 @@ class FakeServices:
         self.settings = Settings()
 
 
-def test_the_reaper_requeues_running_jobs_whose_lease_ran_out(client):
+def test_the_reaper_requeues_jobs_whose_lease_ran_out(client):
     services = FakeServices(client, seconds=0.2)
-    running, finished = new_job(services.jobs, "interactive"), new_job(services.jobs)
+    running, in_hand, finished = new_job(services.jobs, "interactive"), new_job(services.jobs), new_job(services.jobs)
     for job_id in (running, finished):
         services.jobs.start(job_id)
-        services.leases.hold([job_id])
+    services.leases.hold([running, in_hand, finished])  # in_hand: its worker died before it started it
     services.jobs.succeed(finished, {"width": 1}, "k", attempt=1)  # ended, but its lease was never released
     app = FakeCelery()
     assert reap(services, app) == []  # not yet expired
     time.sleep(0.3)
-    assert reap(services, app) == [running]
-    assert app.sent == [("sneaky.run_jobs", [[running]], "interactive")]
+    assert sorted(reap(services, app)) == sorted([running, in_hand])
+    assert sorted(app.sent) == sorted([("sneaky.run_jobs", [[running]], "interactive"),
+                                       ("sneaky.run_jobs", [[in_hand]], "bulk")])
     assert reap(services, app) == [] and services.leases.expired(now=time.time() + 60) == []
 
 
