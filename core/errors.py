@@ -108,7 +108,8 @@ def translate(exc: BaseException) -> SneakyError:
     if isinstance(exc, InpaintError):
         return SneakyError(str(exc), exc.code if exc.code in ERRORS else "invalid_image")
     import redis
+    from kombu.exceptions import OperationalError
 
-    if isinstance(exc, redis.RedisError):
+    if isinstance(exc, redis.RedisError | OperationalError):  # the job store, or the broker (Redis or RabbitMQ)
         return QueueUnavailable("the job store is unavailable; retry shortly")
     return SneakyError(f"internal error ({type(exc).__name__})", "internal")

@@ -77,14 +77,24 @@ def start_redis(log_dir: Path, port: int | None = None) -> Server:
 def start_rabbitmq(log_dir: Path) -> Server:
     """A RabbitMQ node of its own (Debian's rabbitmq-server, which runs as the rabbitmq user): its own
     ports, data in a folder of its own, output in ``log_dir``; amqp://guest:guest@127.0.0.1:PORT//."""
+    port, dist = free_port(), free_port()
+    env = rabbitmq_env(port, dist)
+    server = spawn(f"rabbitmq-{port}", ["rabbitmq-server"], log_dir, env=env, port=port, timeout=120)
+    server.url = f"amqp://guest:guest@127.0.0.1:{port}//"
+    server.also = lambda: kill_by_env("RABBITMQ_NODENAME", env["RABBITMQ_NODENAME"])
+    return server
+
+
+def rabbitmq_env(port: int, dist: int) -> dict:
+    """The environment of a RabbitMQ node with its own name, ports, data and logs."""
     import tempfile
 
-    port, dist = free_port(), free_port()
     base = Path(tempfile.mkdtemp(prefix=f"sneaky-rabbitmq-{port}-"))  # the rabbitmq user must reach it
     base.chmod(0o755)
     (base / "mnesia").mkdir(parents=True)
     (base / "log").mkdir()
     (base / "enabled_plugins").write_text("[].\n")
+    (base / "rabbitmq.conf").write_text("loopback_users = none\n")  # guest from other hosts (the cluster test)
     shutil.chown(base, "rabbitmq", "rabbitmq")
     for path in base.rglob("*"):
         shutil.chown(path, "rabbitmq", "rabbitmq")
@@ -95,13 +105,10 @@ def start_rabbitmq(log_dir: Path) -> Server:
            "RABBITMQ_PLUGINS_EXPAND_DIR": str(base / "plugins"), "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq"),
            "RABBITMQ_ADVANCED_CONFIG_FILE": str(base / "advanced"), "RABBITMQ_CONF_ENV_FILE": str(base / "env"),
            "RABBITMQ_FEATURE_FLAGS_FILE": str(base / "feature_flags")}
-    server = spawn(f"rabbitmq-{port}", ["rabbitmq-server"], log_dir, env=env, port=port, timeout=120)
-    server.url = f"amqp://guest:guest@127.0.0.1:{port}//"
-    server.also = lambda: _kill_by_env("RABBITMQ_NODENAME", env["RABBITMQ_NODENAME"])
-    return server
+    return env
 
 
-def _kill_by_env(name: str, value: str) -> None:
+def kill_by_env(name: str, value: str) -> None:
     """Processes that left our session (rabbitmq-server switches user and session): found by a variable
     of their environment."""
     import signal

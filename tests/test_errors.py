@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 import redis
+from kombu.exceptions import OperationalError
 
 from core.errors import ERRORS, ObjectMissing, SneakyError, StorageUnavailable, translate
 from pconv.images import InpaintError, MaskSizeMismatch
@@ -20,6 +21,7 @@ def test_foreign_errors_become_the_code_they_stand_for():
     assert translate(InpaintError("bad", "unsupported_format")).code == "unsupported_format"
     assert translate(InpaintError("bad")).code == "invalid_image"  # pconv's generic code is not ours
     assert translate(redis.ConnectionError("down")).code == "queue_unavailable"
+    assert translate(OperationalError("amqp refused")).code == "queue_unavailable"  # RabbitMQ away
     assert translate(ZeroDivisionError()).code == "internal"
     ours = StorageUnavailable("S3 503")
     assert translate(ours) is ours and ours.status == 503 and ours.headers["Retry-After"]

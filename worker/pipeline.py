@@ -62,7 +62,9 @@ class Work:
 def should_split(services: Services, job_ids: list[str]) -> bool:
     """A group coming back (its worker died) is split into one message per job, so a photo
     that kills workers takes no other job down with it again."""
-    return len(job_ids) > 1 and max(services.jobs.attempts(job_ids)) > 0
+    if len(job_ids) < 2:
+        return False
+    return max(retrying(lambda: services.jobs.attempts(job_ids), "read attempts")) > 0
 
 
 def run(services: Services, job_ids: list[str], heartbeat: Heartbeat) -> list[Work]:
@@ -79,7 +81,7 @@ def run(services: Services, job_ids: list[str], heartbeat: Heartbeat) -> list[Wo
 def _run(services: Services, job_ids: list[str], heartbeat: Heartbeat) -> list[Work]:
     # every job of the message from the moment it is in hand: one not yet started when the host dies
     # would otherwise wait for the broker's visibility timeout
-    heartbeat.hold(*job_ids)
+    retrying(lambda: heartbeat.hold(*job_ids), "take the leases")
     work = [_load(services, job_id) for job_id in job_ids]
     by_engine: dict[str, list[Work]] = {}
     for w in work:
@@ -211,6 +213,8 @@ def _store(services: Services, w: Work) -> str:
         if not done.applied:  # canceled, deleted, or handed to another worker meanwhile: leave nothing behind
             _remove(services, w, result_key)
             return done.previous or "missing"
+        for earlier in range(1, w.attempt):  # what a worker that died between storing and recording left
+            _remove(services, w, w.job.object_key(f"result-{earlier}{EXTENSIONS[w.fmt]}"))
         return JobStatus.SUCCEEDED
     except Exception as exc:
         if result_key:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import redis
 from celery import Task
+from celery.exceptions import Reject
 
 from core.jobs import TERMINAL
 from core.keyspace import WEBHOOK_QUEUE
@@ -14,6 +16,13 @@ from .app import app, heartbeat, services, settings
 
 @app.task(name=RUN_JOBS, bind=True)
 def run_jobs(self: Task, job_ids: list[str]) -> list[str | None]:
+    try:
+        return _run_jobs(self, job_ids)
+    except redis.RedisError as exc:  # the job store away past the retry budget: the message goes back
+        raise Reject(f"the job store is unavailable: {exc}", requeue=True) from exc
+
+
+def _run_jobs(self: Task, job_ids: list[str]) -> list[str | None]:
     s = services()
     if pipeline.should_split(s, job_ids):
         queue = (self.request.delivery_info or {}).get("routing_key") or "bulk"

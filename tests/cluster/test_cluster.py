@@ -1,7 +1,8 @@
 """The service as a fleet on one machine, then broken: `make cluster-test` (root; about five minutes).
 
-Hosts are network namespaces on one bridge (tests/cluster/netns.py): `core` runs Redis (the broker and
-the records, append-only), the S3 endpoint (moto_server) and the API; `w1`–`w3` run a worker each. Every
+Hosts are network namespaces on one bridge (tests/cluster/netns.py): `core` runs Redis (the records,
+append-only; and the queue, or RabbitMQ does: every scenario runs on both brokers), the S3 endpoint
+(moto_server) and the API; `w1`–`w3` run a worker each. Every
 scenario puts a bulk batch of 200 photos and 10 interactive jobs in flight, breaks something, and then
 checks that every accepted job ended exactly once: succeeded, one stored result each, none left running,
 the manifest accounting for every item. A table per scenario is printed (and written into
@@ -26,7 +27,7 @@ from PIL import Image
 from client.sdk import SneakyClient
 from tests.cluster.netns import Network
 from tests.helpers import png_bytes
-from tests.servers import BIN, S3_ENV, find_redis_server
+from tests.servers import BIN, S3_ENV, find_redis_server, kill_by_env, rabbitmq_env
 
 pytestmark = pytest.mark.skipif(os.environ.get("SNEAKY_CLUSTER_TEST") != "1" or os.geteuid() != 0
                                 or not shutil.which("ip"), reason="the cluster test: make cluster-test (root)")
@@ -45,8 +46,10 @@ def environment() -> dict:
 
 
 class Fleet:
-    def __init__(self, network: Network, log_dir: Path) -> None:
-        self.net, self.logs, self.env = network, log_dir, environment()
+    def __init__(self, network: Network, log_dir: Path, broker: str) -> None:
+        self.net, self.logs, self.env, self.broker = network, log_dir, environment(), broker
+        if broker == "rabbitmq":
+            self.env["SNEAKY_BROKER_URL"] = f"amqp://guest:guest@{CORE}:5672//"
         self.core = network.hosts["core"]
         self.redis_dir = log_dir / "redis"
         self.redis_dir.mkdir(exist_ok=True)
@@ -58,6 +61,10 @@ class Fleet:
 
     def start(self) -> None:
         self.start_redis()
+        if self.broker == "rabbitmq":
+            env = {**rabbitmq_env(5672, 25672), "RABBITMQ_NODE_IP_ADDRESS": "0.0.0.0"}
+            node = self.core.start("rabbitmq", ["rabbitmq-server"], self.logs, env, 5672, timeout=120)
+            node.also = lambda: kill_by_env("RABBITMQ_NODENAME", env["RABBITMQ_NODENAME"])
         moto = shutil.which("moto_server", path=str(BIN)) or "moto_server"
         self.core.start("s3", [moto, "-H", "0.0.0.0", "-p", "5000"], self.logs, self.env, 5000)
         boto3.client("s3", endpoint_url=S3, region_name="us-east-1", aws_access_key_id="testing",
@@ -76,18 +83,18 @@ class Fleet:
         return "".join(p.read_text(errors="replace") for p in self.logs.glob("w*-worker.log"))
 
 
-@pytest.fixture(scope="module")
-def fleet(tmp_path_factory):
-    log_dir = tmp_path_factory.mktemp("cluster")
+@pytest.fixture(scope="module", params=["redis", "rabbitmq"])
+def fleet(request, tmp_path_factory):
+    log_dir = tmp_path_factory.mktemp(f"cluster-{request.param}")
     with Network(["core", "w1", "w2", "w3"]) as network:
-        fleet = Fleet(network, log_dir)
+        fleet = Fleet(network, log_dir, request.param)
         fleet.start()
         yield fleet
-    if os.environ.get("SNEAKY_CLUSTER_REPORT"):
+    if request.param == "rabbitmq" and os.environ.get("SNEAKY_CLUSTER_REPORT"):
         from pconv.report import write_section
 
-        body = "\n".join(["| scenario | jobs | recovered | time to recover, s | duplicates | lost |",
-                          "| --- | --- | --- | --- | --- | --- |", *ROWS])
+        body = "\n".join(["| broker | scenario | jobs | recovered | time to recover, s | duplicates | lost |",
+                          "| --- | --- | --- | --- | --- | --- | --- |", *ROWS])
         write_section(Path(os.environ["SNEAKY_CLUSTER_REPORT"]), "The cluster test", body, "make cluster-test",
                       document="Deploying Sneaky")
     print("\n" + "\n".join(ROWS), file=sys.stderr)
@@ -135,7 +142,8 @@ def check(fleet: Fleet, client: SneakyClient, scenario: str, batch_id: str, job_
     recovered = sum(f"job {j.id} handed back" in logs or f"job {j.id}: its worker stopped renewing" in logs
                     or j.attempts > 1 for j in jobs)
     manifest = client.manifest(batch_id)
-    ROWS.append(f"| {scenario} | {len(jobs)} | {recovered} | {recovered_in:.0f} | {duplicates} | {lost} |")
+    ROWS.append(f"| {fleet.broker} | {scenario} | {len(jobs)} | {recovered} | {recovered_in:.0f} | {duplicates} "
+                f"| {lost} |")
     assert duplicates == 0 and lost == 0, ROWS[-1]
     assert len(manifest) == BATCH and {item["status"] for item in manifest} == {"succeeded"}
 
