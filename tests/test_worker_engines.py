@@ -33,3 +33,21 @@ def test_unknown_weights_file_is_an_unavailable_engine(fresh_engines, tmp_path):
     with pytest.raises(SneakyError) as caught:
         fresh_engines.get("pconv")
     assert caught.value.code == "engine_unavailable"
+
+
+@pytest.mark.parametrize("cores, processes, setting, expect", [(2, 2, 0, 1), (16, 2, 0, 8), (2, 4, 0, 1),
+                                                              (8, 1, 0, 8), (8, 2, 3, 3)])
+def test_each_pool_process_gets_its_share_of_the_cores(cores, processes, setting, expect):
+    assert engines.threads_per_process(cores, processes, setting) == expect
+
+
+def test_a_loaded_engine_uses_the_threads_it_was_given(fresh_engines):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        fresh_engines.configure(None, threads=1)
+        fresh_engines.get("telea")
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

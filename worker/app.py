@@ -11,7 +11,14 @@ import logging
 import os
 from pathlib import Path
 
-from celery.signals import setup_logging, worker_process_init, worker_ready, worker_shutdown, worker_shutting_down
+from celery.signals import (
+    setup_logging,
+    worker_init,
+    worker_process_init,
+    worker_ready,
+    worker_shutdown,
+    worker_shutting_down,
+)
 
 from core.logs import configure_logging
 from core.queue import make_celery
@@ -55,6 +62,15 @@ def _logging(**_: object) -> None:
 
 
 READY_FILE = os.environ.get("SNEAKY_READY_FILE", "/tmp/sneaky-worker-ready")
+
+
+@worker_init.connect
+def _share_the_cores(sender: object = None, **_: object) -> None:
+    """In the main process, before the pool forks: each pool process gets its share of the cores."""
+    processes = int(getattr(sender, "concurrency", 1) or 1)
+    threads = engines.threads_per_process(len(os.sched_getaffinity(0)), processes, settings.worker_threads)
+    engines.configure(settings.weights, flip_average=bool(settings.flip_average), threads=threads)
+    log.info("%d pool processes, %d CPU threads each", processes, threads)
 
 
 @worker_process_init.connect
