@@ -78,7 +78,7 @@ def create_batch(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, s
             for photo, image_key, mask_key, meta in (c for c in checked if not isinstance(c, dict))]
     batch = submission.submit_batch(s, tenant, jobs, {"engine": engine, "priority": body["priority"],
                                                       "grow": body["grow"]})
-    summary = s.batches.summary({**batch, "total": len(jobs)}, list(jobs))
+    summary = s.batches.summary(batch)
     summary["job_ids"] = [j.id for j in jobs]
     return summary, 202, {"Location": url_for("batches.get_batch", batch_id=batch["id"])}
 
@@ -96,7 +96,7 @@ def get_batch(batch_id: str) -> dict[str, Any]:
     """Counts by status and progress."""
     s = services()
     batch = _owned_batch(batch_id)
-    return s.batches.summary(batch, [job for _, job in s.batches.jobs_of(batch_id)])
+    return s.batches.summary(batch)
 
 
 @bp.get("/<batch_id>/results")
@@ -138,4 +138,4 @@ def cancel_batch(batch_id: str) -> dict[str, Any]:
     for _, job in s.batches.jobs_of(batch_id):
         if job is not None:
             submission.cancel(s, job)
-    return s.batches.summary(batch, [job for _, job in s.batches.jobs_of(batch_id)])
+    return s.batches.summary(s.batches.get(batch_id, current_tenant()) or batch)

@@ -11,6 +11,8 @@ from typing import Any
 from . import keyspace
 from .jobs import Job, JobStatus, JobStore, new_job_id, now_rfc3339, valid_id
 
+COUNTED = (*JobStatus, "deleted")
+
 
 class BatchStore:
     def __init__(self, jobs: JobStore) -> None:
@@ -26,7 +28,8 @@ class BatchStore:
     def create(self, tenant: str, jobs: list[Job], settings: dict[str, Any]) -> dict[str, Any]:
         """Write the batch and all its jobs (queued) in one round trip."""
         batch_id = new_job_id()
-        batch = {"id": batch_id, "tenant": tenant, "total": len(jobs), "created_at": now_rfc3339(), **settings}
+        batch = {"id": batch_id, "tenant": tenant, "total": len(jobs), "created_at": now_rfc3339(), **settings,
+                 **{f"count:{status}": 0 for status in COUNTED}, f"count:{JobStatus.QUEUED}": len(jobs)}
         for job in jobs:
             job.batch_id = batch_id
         with self.redis.pipeline() as pipe:
@@ -57,14 +60,15 @@ class BatchStore:
         ids = self.job_ids(batch_id)
         return list(zip(ids, self.jobs.get_many(ids)))
 
-    def summary(self, batch: dict[str, Any], jobs: list[Job | None]) -> dict[str, Any]:
-        counts = {s.value: 0 for s in JobStatus}
-        for job in jobs:
-            if job is not None:
-                counts[job.status] += 1
-        finished = sum(counts[s] for s in JobStatus if s.finished)
-        done = finished == len(jobs)
-        stamps = [j.finished_at for j in jobs if j is not None and j.finished_at]
+    def summary(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """From the batch's own counts, which every job transition keeps (core/jobs.py): constant time,
+        whatever the batch's size. A deleted job counts as ended."""
+        counts = {s.value: int(batch.get(f"count:{s.value}") or 0) for s in JobStatus}
+        deleted = int(batch.get("count:deleted") or 0)
+        if deleted:
+            counts["deleted"] = deleted
+        finished = sum(counts[s] for s in JobStatus if s.finished) + deleted
+        done = finished >= batch["total"]
         return {
             "id": batch["id"],
             "status": "done" if done else "running",
@@ -72,7 +76,7 @@ class BatchStore:
             "counts": counts,
             "progress": round(finished / batch["total"], 4) if batch["total"] else 1.0,
             "created_at": batch["created_at"],
-            "finished_at": max(stamps) if done and stamps else None,
+            "finished_at": batch.get("finished_at") if done else None,
             "priority": batch.get("priority"),
             "engine": batch.get("engine"),
             "grow": int(batch.get("grow") or 0),

@@ -160,8 +160,9 @@ def _decode(name: str, text: str) -> Any:
 # KEYS[1] job hash; ARGV[1] comma-separated allowed current states, ARGV[2] new state, ARGV[3] what to add
 # to the attempts (1 for a start, -1 for a hand-back, 0 otherwise), ARGV[4] the attempt the caller runs
 # ('' = any): a worker whose job was handed to another (its lease expired) can no longer move it. Then
-# field/value pairs to set. Returns the state before and the attempt after, as '=state:attempt' when
-# applied, 'state:attempt' when not.
+# ARGV[5] the prefix of batch keys: a job of a batch moves its batch's counts (``count:{status}``) in
+# the same script, so a batch's summary never reads its jobs. Then field/value pairs to set. Returns the
+# state before and the attempt after, as '=state:attempt' when applied, 'state:attempt' when not.
 _TRANSITION = """
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return false end
@@ -171,8 +172,29 @@ if not string.find(allowed, ',' .. current .. ',', 1, true) then return current 
 if ARGV[4] ~= '' and ARGV[4] ~= attempt then return current .. ':' .. attempt end
 redis.call('HSET', KEYS[1], 'status', ARGV[2])
 if ARGV[3] ~= '0' then attempt = tostring(redis.call('HINCRBY', KEYS[1], 'attempts', tonumber(ARGV[3]))) end
-for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+local batch = redis.call('HGET', KEYS[1], 'batch_id')
+if batch and batch ~= '' and redis.call('EXISTS', ARGV[5] .. batch) == 1 then
+  redis.call('HINCRBY', ARGV[5] .. batch, 'count:' .. current, -1)
+  redis.call('HINCRBY', ARGV[5] .. batch, 'count:' .. ARGV[2], 1)
+  local ended = redis.call('HGET', KEYS[1], 'finished_at')
+  if ended and ended ~= '' then redis.call('HSET', ARGV[5] .. batch, 'finished_at', ended) end
+end
 return '=' .. current .. ':' .. attempt
+"""
+# KEYS[1] job hash, KEYS[2] the tenant's index; ARGV[1] the prefix of batch keys. Deletes the job, and
+# counts it as deleted in its batch.
+_DELETE = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return 0 end
+local batch = redis.call('HGET', KEYS[1], 'batch_id')
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[2])
+if batch and batch ~= '' and redis.call('EXISTS', ARGV[1] .. batch) == 1 then
+  redis.call('HINCRBY', ARGV[1] .. batch, 'count:' .. status, -1)
+  redis.call('HINCRBY', ARGV[1] .. batch, 'count:deleted', 1)
+end
+return 1
 """
 # KEYS[1] job hash; ARGV field/value pairs. Sets them only on a job that exists (never recreates one).
 _UPDATE = """
@@ -198,6 +220,8 @@ class JobStore:
         self.ns = namespace
         self._transition = client.register_script(_TRANSITION)
         self._update = client.register_script(_UPDATE)
+        self._delete = client.register_script(_DELETE)
+        self.batch_prefix = keyspace.batch("", namespace)
 
     def job_key(self, job_id: str) -> str:
         return keyspace.job(job_id, self.ns)
@@ -227,7 +251,8 @@ class JobStore:
 
     def _move(self, job_id: str, allowed: Iterable[JobStatus], new: JobStatus, count_attempt: int = 0,
               attempt: int | None = None, **changes: Any) -> Transition:
-        args = [",".join(allowed), new.value, str(count_attempt), "" if attempt is None else str(attempt)]
+        args = [",".join(allowed), new.value, str(count_attempt), "" if attempt is None else str(attempt),
+                self.batch_prefix]
         for name, value in changes.items():
             args += [name, _encode(name, value)]
         res = self._transition(keys=[self.job_key(job_id)], args=args)
@@ -279,10 +304,7 @@ class JobStore:
             pipe.execute()
 
     def delete(self, job: Job) -> None:
-        with self.redis.pipeline() as pipe:
-            pipe.delete(self.job_key(job.id))
-            pipe.zrem(self.tenant_key(job.tenant), job.id)
-            pipe.execute()
+        self._delete(keys=[self.job_key(job.id), self.tenant_key(job.tenant)], args=[self.batch_prefix, job.id])
 
     # -- reads ------------------------------------------------------------------------
 

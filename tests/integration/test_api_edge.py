@@ -351,3 +351,28 @@ def test_json_bodies_that_python_would_parse_but_nothing_else_can_are_refused(cl
 def test_metadata_must_be_plain_json(client, metadata):
     r = post_job(client, *ok_pair(), metadata=metadata)
     assert r.status_code == 422 and r.get_json()["code"] == "invalid_metadata", r.get_json()
+
+
+def test_a_batch_summary_reads_its_counts_not_its_jobs(app, client, monkeypatch):
+    """Every job transition moves its batch's counts in the same script: the summary costs the same at
+    ten items or a hundred thousand; a deleted job counts as ended, so the batch can finish."""
+    s = services(app)
+    image, mask = ok_pair()
+    items = [{"image_key": upload(client, image)} for _ in range(3)]
+    batch = client.post("/v1/batches", json={"items": items, "mask_key": upload(client, mask)}).get_json()
+    first, second, third = batch["job_ids"]
+    assert s.jobs.start(first).applied and s.jobs.succeed(first, {"width": 40}, "k", attempt=1).applied
+    assert client.delete(f"/v1/jobs/{second}").status_code == 204
+
+    def no_job_reads(*_, **__):
+        raise AssertionError("the summary read the batch's jobs")
+
+    monkeypatch.setattr(s.jobs, "get_many", no_job_reads)
+    summary = client.get(f"/v1/batches/{batch['id']}").get_json()
+    assert summary["counts"] == {"queued": 1, "running": 0, "succeeded": 1, "failed": 0, "canceled": 0,
+                                 "deleted": 1}
+    assert summary["progress"] == round(2 / 3, 4) and summary["status"] == "running"
+    monkeypatch.undo()
+    s.jobs.cancel(third)
+    done = client.get(f"/v1/batches/{batch['id']}").get_json()
+    assert done["status"] == "done" and done["progress"] == 1.0 and done["finished_at"]
