@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from apiflask import APIBlueprint
-from flask import Response, request, url_for
+from flask import Response, request, stream_with_context, url_for
 
 from core import submission
 from core.errors import SneakyError, translate
@@ -23,7 +24,7 @@ from core.photos import PhotoInfo, check_same_size
 
 from .context import services
 from .idempotency import idempotent
-from .schemas import BatchRequest, BatchView, Manifest
+from .schemas import BatchRequest, BatchView, Manifest, ManifestQuery
 from .tenants import current_tenant
 
 bp = APIBlueprint("batches", __name__, url_prefix="/v1/batches", tag="batches")
@@ -99,33 +100,48 @@ def get_batch(batch_id: str) -> dict[str, Any]:
     return s.batches.summary(batch)
 
 
-@bp.get("/<batch_id>/results")
-@bp.output(Manifest)
-@bp.doc(description="JSON, or CSV with `Accept: text/csv`.")
-def manifest(batch_id: str) -> dict[str, Any] | Response:
-    """Every item: its job, status, result URL or error."""
+def _manifest_items(batch_id: str, start: int, count: int) -> list[dict[str, Any]]:
     s = services()
-    _owned_batch(batch_id)
-    items: list[dict[str, Any]] = []
-    for index, (job_id, job) in enumerate(s.batches.jobs_of(batch_id)):
-        items.append({
-            "index": index,
-            "job_id": job_id,
-            "image_key": job.image_key.rsplit("/", 1)[-1] if job else "",
-            "status": job.status if job else "deleted",
-            "result_url": submission.result_url(s, job, request.host_url) if job else None,
-            "error": job.error if job else None,
-        })
+    return [{"index": start + offset,
+             "job_id": job_id,
+             "image_key": job.image_key.rsplit("/", 1)[-1] if job else "",
+             "status": job.status if job else "deleted",
+             "result_url": submission.result_url(s, job, request.host_url) if job else None,
+             "error": job.error if job else None}
+            for offset, (job_id, job) in enumerate(s.batches.jobs_of(batch_id, start, count))]
+
+
+@bp.get("/<batch_id>/results")
+@bp.input(ManifestQuery, location="query", arg_name="query")
+@bp.output(Manifest)
+@bp.doc(description="JSON a page at a time (`cursor`, `limit`; follow `next_cursor`), or the whole manifest as "
+                    "CSV with `Accept: text/csv`, streamed a page at a time.")
+def manifest(batch_id: str, query: dict[str, Any]) -> dict[str, Any] | Response:
+    """Every item: its job, status, result URL or error."""
+    batch = _owned_batch(batch_id)
+    total = int(batch["total"])
     if request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv":
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["index", "job_id", "image_key", "status", "result_url", "error_code", "error_message"])
-        for item in items:
+        return Response(stream_with_context(_csv_rows(batch_id, total)), mimetype="text/csv")
+    start, count = query["cursor"], query["limit"]
+    items = _manifest_items(batch_id, start, count)
+    following = start + count
+    return {"batch_id": batch_id, "items": items, "next_cursor": following if following < total else None}
+
+
+def _csv_rows(batch_id: str, total: int, page: int = 1000) -> Iterator[str]:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["index", "job_id", "image_key", "status", "result_url", "error_code", "error_message"])
+    for start in range(0, total, page):
+        for item in _manifest_items(batch_id, start, page):
             error = item["error"] or {}
             writer.writerow([item["index"], item["job_id"], item["image_key"], item["status"],
                              item["result_url"] or "", error.get("code", ""), error.get("message", "")])
-        return Response(out.getvalue(), mimetype="text/csv")
-    return {"batch_id": batch_id, "items": items}
+        yield out.getvalue()
+        out.seek(0)
+        out.truncate()
+    if out.getvalue():
+        yield out.getvalue()
 
 
 @bp.post("/<batch_id>/cancel")

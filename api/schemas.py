@@ -164,3 +164,9 @@ class ManifestItem(Schema):
 class Manifest(Schema):
     batch_id = String()
     items = List(Nested(ManifestItem))
+    next_cursor = Integer(allow_none=True, metadata={"description": "the next page's cursor; null on the last"})
+
+
+class ManifestQuery(Schema):
+    cursor = Integer(load_default=0, validate=Range(0, 10_000_000), metadata={"description": "an item index"})
+    limit = Integer(load_default=1000, validate=Range(1, 10_000))

@@ -238,7 +238,14 @@ class SneakyClient:
         return Batch.from_dict(self.request("GET", f"/v1/batches/{batch_id}").json())
 
     def manifest(self, batch_id: str) -> list[dict]:
-        return self.request("GET", f"/v1/batches/{batch_id}/results").json()["items"]
+        """Every item of the batch, page after page."""
+        items: list[dict] = []
+        cursor: int | None = 0
+        while cursor is not None:
+            page = self.request("GET", f"/v1/batches/{batch_id}/results", params={"cursor": cursor}).json()
+            items += page["items"]
+            cursor = page.get("next_cursor")
+        return items
 
     def cancel_batch(self, batch_id: str) -> Batch:
         return Batch.from_dict(self.request("POST", f"/v1/batches/{batch_id}/cancel").json())

@@ -52,12 +52,14 @@ class BatchStore:
         batch["total"] = int(batch["total"])
         return batch
 
-    def job_ids(self, batch_id: str) -> list[str]:
-        return [j.decode() for j in self.redis.lrange(self.jobs_key(batch_id), 0, -1)]
+    def job_ids(self, batch_id: str, start: int = 0, count: int | None = None) -> list[str]:
+        end = -1 if count is None else start + count - 1
+        return [j.decode() for j in self.redis.lrange(self.jobs_key(batch_id), start, end)]
 
-    def jobs_of(self, batch_id: str) -> list[tuple[str, Job | None]]:
-        """The batch's job ids in item order, each with its job (None once expired or deleted)."""
-        ids = self.job_ids(batch_id)
+    def jobs_of(self, batch_id: str, start: int = 0, count: int | None = None) -> list[tuple[str, Job | None]]:
+        """The batch's job ids in item order (from item ``start``, ``count`` of them), each with its
+        job (None once expired or deleted)."""
+        ids = self.job_ids(batch_id, start, count)
         return list(zip(ids, self.jobs.get_many(ids)))
 
     def summary(self, batch: dict[str, Any]) -> dict[str, Any]:

@@ -376,3 +376,22 @@ def test_a_batch_summary_reads_its_counts_not_its_jobs(app, client, monkeypatch)
     s.jobs.cancel(third)
     done = client.get(f"/v1/batches/{batch['id']}").get_json()
     assert done["status"] == "done" and done["progress"] == 1.0 and done["finished_at"]
+
+
+def test_the_manifest_pages_and_its_csv_streams_every_item(app, client):
+    image, mask = ok_pair()
+    items = [{"image_key": upload(client, image)} for _ in range(5)]
+    batch = client.post("/v1/batches", json={"items": items, "mask_key": upload(client, mask)}).get_json()
+    seen, cursor, pages = [], 0, 0
+    while cursor is not None:
+        page = client.get(f"/v1/batches/{batch['id']}/results?limit=2&cursor={cursor}").get_json()
+        seen += [item["index"] for item in page["items"]]
+        cursor, pages = page["next_cursor"], pages + 1
+    assert seen == [0, 1, 2, 3, 4] and pages == 3
+    assert [i["job_id"] for i in client.get(f"/v1/batches/{batch['id']}/results").get_json()["items"]] == \
+        batch["job_ids"]
+    rows = client.get(f"/v1/batches/{batch['id']}/results", headers={"Accept": "text/csv"}).get_data(as_text=True)
+    lines = rows.strip().splitlines()
+    assert lines[0].startswith("index,job_id") and [line.split(",")[1] for line in lines[1:]] == batch["job_ids"]
+    bad = client.get(f"/v1/batches/{batch['id']}/results?limit=0")
+    assert bad.status_code == 422 and bad.get_json()["code"] == "invalid_field"
