@@ -12,6 +12,8 @@ r"""Every Redis key Sneaky uses, in one place: its name, type, owner and lifetim
 | `sneaky:idem:{tenant}:{sha256}` | string: an Idempotency-Key's request and answer | api.idempotency | 24 h |
 | `sneaky:upload:{upload_key}` | string: a local upload's tenant (`{tenant}\|filled` once used) | core.uploads | 1 h |
 | `sneaky-rate/…` | flask-limiter's counters (`RATE_LIMIT_PREFIX`) | flask-limiter | its windows |
+| `sneaky:fair:tenants` | list: tenants with bulk groups waiting, in turn | core.fairshare | while any wait |
+| `sneaky:fair:{tenant}` | list: the tenant's bulk groups (JSON job ids), oldest first | core.fairshare | until taken |
 | `sneaky:leases` | sorted set: running jobs' ids, scored by lease expiry | core.leases.Leases | forever |
 | `sneaky:whsec:{tenant}` | string: the tenant's webhook signing secret (`whsec_…`) | core.webhooks | until rotated |
 | `interactive`, `bulk`, `webhooks` (`QUEUES`, `WEBHOOK_QUEUE`), `unacked*`, `_kombu.*` | broker lists | kombu | read |
@@ -62,6 +64,14 @@ def idempotency(tenant: str, digest: str, ns: str = NAMESPACE) -> str:
 
 def upload(upload_key: str, ns: str = NAMESPACE) -> str:
     return f"{ns}:upload:{upload_key}"
+
+
+def fair_rotation(ns: str = NAMESPACE) -> str:
+    return f"{ns}:fair:tenants"
+
+
+def fair_groups(tenant: str, ns: str = NAMESPACE) -> str:
+    return f"{ns}:fair:{tenant}"
 
 
 def leases(ns: str = NAMESPACE) -> str:

@@ -16,6 +16,7 @@ from .settings import Settings
 
 RUN_JOBS = "sneaky.run_jobs"  # one message: a list of job ids, filled together
 DELIVER_WEBHOOK = "sneaky.deliver_webhook"  # one message: a finished job's id
+RUN_NEXT_BULK = "sneaky.run_next_bulk"  # one message: a token for the next bulk group (core/fairshare.py)
 
 
 def broker_url(settings: Settings) -> str:
@@ -61,6 +62,12 @@ def enqueue(app: Celery, job_ids: list[str], priority: str, time_limit: int) -> 
     """One message for a group of jobs; its time limits grow with the group."""
     soft = time_limit * len(job_ids)
     app.send_task(RUN_JOBS, args=[job_ids], queue=priority, soft_time_limit=soft, time_limit=soft + 30)
+
+
+def enqueue_token(app: Celery, time_limit: int, group_size: int) -> None:
+    """One token on ``bulk``: whoever takes it runs the next group, the tenants taking turns."""
+    soft = time_limit * group_size
+    app.send_task(RUN_NEXT_BULK, queue="bulk", soft_time_limit=soft, time_limit=soft + 30)
 
 
 def enqueue_webhook(app: Celery, job_id: str) -> None:

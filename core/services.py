@@ -6,6 +6,7 @@ import redis
 from celery import Celery
 
 from .batches import BatchStore
+from .fairshare import FairShare
 from .jobs import JobStore
 from .leases import Leases
 from .queue import make_celery
@@ -27,3 +28,4 @@ class Services:
         self.uploads = UploadSlots(self.redis)
         self.webhook_secrets = WebhookSecrets(self.redis)
         self.leases = Leases(self.redis, settings.lease_seconds)
+        self.fair = FairShare(self.redis, settings.lease_seconds)

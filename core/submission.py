@@ -17,7 +17,7 @@ from .errors import ObjectMissing, SneakyError
 from .jobs import Job, JobStatus
 from .metrics import JOBS_SUBMITTED
 from .photos import HEADER_BYTES, PhotoInfo, inspect
-from .queue import enqueue, queue_depth
+from .queue import enqueue, enqueue_token, queue_depth
 from .services import Services
 from .uploads import UPLOAD_KEY, upload_object_key
 from .webhooks import check_webhook_url
@@ -103,16 +103,26 @@ def submit_batch(s: Services, tenant: str, jobs: list[Job], settings: dict[str, 
     """Record a batch and its jobs, then enqueue them SNEAKY_BULK_GROUP_SIZE to a message. Once the
     batch exists, a job the queue did not take fails ``queue_unavailable`` rather than stay queued."""
     batch = s.batches.create(tenant, jobs, settings)
-    group = s.settings.bulk_group_size
-    for start in range(0, len(jobs), group):
-        try:
-            enqueue(s.celery, [j.id for j in jobs[start : start + group]], settings["priority"],
-                    s.settings.job_time_limit)
-        except Exception:
-            stranded = SneakyError("the job could not be queued", "queue_unavailable")
-            for job in jobs[start:]:
-                s.jobs.fail(job.id, stranded)
-            raise
+    size = s.settings.bulk_group_size
+    groups = [[j.id for j in jobs[start : start + size]] for start in range(0, len(jobs), size)]
+    unsent = list(groups)
+    try:
+        if settings["priority"] == "bulk":  # tenants take turns (core/fairshare.py)
+            s.fair.put(tenant, groups)
+            for _ in groups:
+                enqueue_token(s.celery, s.settings.job_time_limit, size)
+        else:
+            while unsent:
+                enqueue(s.celery, unsent[0], settings["priority"], s.settings.job_time_limit)
+                unsent.pop(0)
+    except Exception:
+        # the batch exists: every job no message will run fails queue_unavailable rather than stay queued
+        if settings["priority"] == "bulk":
+            unsent = s.fair.withdraw(tenant, groups)
+        stranded = SneakyError("the job could not be queued", "queue_unavailable")
+        for job_id in (job_id for group in unsent for job_id in group):
+            s.jobs.fail(job_id, stranded)
+        raise
     JOBS_SUBMITTED.labels(settings["priority"], settings["engine"]).inc(len(jobs))
     log.info("batch submitted", extra={"batch_id": batch["id"], "tenant": tenant, "jobs": len(jobs)})
     return batch

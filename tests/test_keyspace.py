@@ -36,6 +36,8 @@ def test_every_key_is_in_the_table_and_namespaced():
         "sneaky:upload:{upload_key}": keyspace.upload("{upload_key}"),
         "sneaky:whsec:{tenant}": keyspace.webhook_secret("{tenant}"),
         "sneaky:leases": keyspace.leases(),
+        "sneaky:fair:tenants": keyspace.fair_rotation(),
+        "sneaky:fair:{tenant}": keyspace.fair_groups("{tenant}"),
     }
     for documented, built in made.items():
         assert documented == built and f"`{documented}`" in table

@@ -8,7 +8,8 @@ from celery.exceptions import Reject
 
 from core.jobs import TERMINAL
 from core.keyspace import WEBHOOK_QUEUE
-from core.queue import DELIVER_WEBHOOK, RUN_JOBS, enqueue, enqueue_webhook
+from core.queue import DELIVER_WEBHOOK, RUN_JOBS, RUN_NEXT_BULK, enqueue, enqueue_webhook
+from core.retry import retrying
 
 from . import pipeline, webhooks
 from .app import app, heartbeat, services, settings
@@ -34,6 +35,16 @@ def _run_jobs(self: Task, job_ids: list[str]) -> list[str | None]:
         if w.job is not None and w.job.webhook_url and w.outcome in TERMINAL:
             enqueue_webhook(app, w.job_id)
     return [w.outcome for w in work]
+
+
+@app.task(name=RUN_NEXT_BULK, bind=True)
+def run_next_bulk(self: Task) -> list[str | None]:
+    """A token from ``bulk``: the next group of the tenant whose turn it is (core/fairshare.py)."""
+    try:
+        job_ids = retrying(services().fair.take, "take the next bulk group")
+    except redis.RedisError as exc:
+        raise Reject(f"the job store is unavailable: {exc}", requeue=True) from exc
+    return run_jobs(job_ids) if job_ids else []
 
 
 @app.task(name=DELIVER_WEBHOOK, bind=True)
