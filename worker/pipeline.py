@@ -75,7 +75,10 @@ def run(services: Services, job_ids: list[str], heartbeat: Heartbeat) -> list[Wo
     try:
         return _run(services, job_ids, heartbeat)
     finally:
-        heartbeat.release(job_ids)
+        try:
+            heartbeat.release(job_ids)
+        except Exception:  # leases run out by themselves; the jobs have ended or gone back
+            log.warning("could not release the leases of %s", job_ids)
 
 
 def _run(services: Services, job_ids: list[str], heartbeat: Heartbeat) -> list[Work]:
@@ -96,7 +99,7 @@ def _run(services: Services, job_ids: list[str], heartbeat: Heartbeat) -> list[W
         if w.outcome is None:
             w.outcome = _store(services, w)
         if w.job is not None and w.outcome in TERMINAL:
-            services.jobs.signal_done(w.job_id)
+            _wake_waiters(services, w.job_id)
             _count_finished(w)
     return work
 
@@ -128,7 +131,7 @@ def _load(services: Services, job_id: str) -> Work:
         w.outcome = started.previous or "missing"
         return w
     w.attempt = started.attempt
-    w.job = job = jobs.get(job_id)
+    w.job = job = retrying(lambda: jobs.get(job_id), f"job {job_id}: read")
     if job is None:  # deleted right after it started
         w.outcome = "missing"
         return w
@@ -167,7 +170,7 @@ def _fill(services: Services, engine: str, group: list[Work]) -> None:
     def safe_point() -> None:  # between forward passes: stop once nobody wants the result, or we must go
         if drain.grace_over():
             raise drain.HandBack
-        if all(services.jobs.cancel_requested(w.job_id) for w in group):
+        if all(_cancel_requested(services, w) for w in group):
             raise Canceled
 
     try:
@@ -197,7 +200,7 @@ def _store(services: Services, w: Work) -> str:
     jobs, storage = services.jobs, services.storage
     result_key = None
     try:
-        if jobs.cancel_requested(w.job_id):
+        if _cancel_requested(services, w):
             raise Canceled
         assert w.job is not None and w.result is not None, "only filled jobs are stored"
         out = io.BytesIO()
@@ -229,6 +232,15 @@ def _remove(services: Services, w: Work, key: str) -> None:
         retrying(lambda: services.storage.delete(key), f"job {w.job_id}: remove a result not kept")
     except Exception:
         log.warning("job %s: could not remove %s; the retention sweep will", w.job_id, key)
+
+
+def _wake_waiters(services: Services, job_id: str) -> None:
+    retrying(lambda: services.jobs.signal_done(job_id), f"job {job_id}: wake waiters")
+
+
+def _cancel_requested(services: Services, w: Work) -> bool:
+    """Read as every Redis call of a job is: a Redis restart is waited for, not taken for a failure."""
+    return retrying(lambda: services.jobs.cancel_requested(w.job_id), f"job {w.job_id}: read cancel")
 
 
 def _hand_back(services: Services, w: Work) -> str:
