@@ -6,6 +6,8 @@
 #                                                      # refuses a pack that, with the tracked files, would not
 #                                                      # leave HEADROOM_BYTES (4 MiB) under TRAVEL_LIMIT_BYTES
 #                                                      # (64 MiB): docs added later must not stop a GPU run
+#   scripts/gpu_train.sh check                         # on the GPU machine, first: bench/gpu_check.py into
+#                                                      # $OUT/check (a minute or two of the device's time)
 #   scripts/gpu_train.sh run [MINUTES]                 # on the GPU machine (device tool, carry .gpu): bf16
 #                                                      # autocast, batch 64, the last FINETUNE_MINUTES in the
 #                                                      # fine-tuning phase; then evaluates the new weights and
@@ -103,5 +105,13 @@ run)
     fi
     ls -l "$out/run"
     ;;
-*) echo "usage: $0 pack [PHOTOS_DIR] [EVAL_DIR] | run [MINUTES]" >&2; exit 2 ;;
+check)
+    # the GPU check (bench/gpu_check.py): CUDA against CPU fills, throughput and memory per batch size;
+    # $OUT/check holds gpu-check.json and gpu-check.md. CHECK_ARGS (e.g. smaller batches) for the CPU test.
+    out=${OUT:-$gpu/out}
+    mkdir -p "$out/check"
+    # shellcheck disable=SC2086  # CHECK_ARGS is split into words on purpose
+    "$python" bench/gpu_check.py --device "${DEVICE:-cuda}" --out "$out/check" ${CHECK_ARGS:-}
+    ;;
+*) echo "usage: $0 pack [PHOTOS_DIR] [EVAL_DIR] | run [MINUTES] | check" >&2; exit 2 ;;
 esac
