@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/service.py --write docs/benchmarks.md
 	$(BIN)/python bench/huge_photo.py --write docs/benchmarks.md
 	$(BIN)/python bench/hostile.py --write docs/benchmarks.md
+	$(BIN)/python bench/pool_threads.py --write docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
