@@ -14,6 +14,7 @@ r"""Every Redis key Sneaky uses, in one place: its name, type, owner and lifetim
 | `sneaky-rate/…` | flask-limiter's counters (`RATE_LIMIT_PREFIX`) | flask-limiter | its windows |
 | `sneaky:fair:tenants` | list: tenants with bulk groups waiting, in turn | core.fairshare | while any wait |
 | `sneaky:fair:{tenant}` | list: the tenant's bulk groups (JSON job ids), oldest first | core.fairshare | until taken |
+| `sneaky:window:interactive` | list: interactive job ids waiting for a window (when on) | core.window | until taken |
 | `sneaky:leases` | sorted set: running jobs' ids, scored by lease expiry | core.leases.Leases | forever |
 | `sneaky:whsec:{tenant}` | string: the tenant's webhook signing secret (`whsec_…`) | core.webhooks | until rotated |
 | `interactive`, `bulk`, `webhooks` (`QUEUES`, `WEBHOOK_QUEUE`), `unacked*`, `_kombu.*` | broker lists | kombu | read |
@@ -72,6 +73,10 @@ def fair_rotation(ns: str = NAMESPACE) -> str:
 
 def fair_groups(tenant: str, ns: str = NAMESPACE) -> str:
     return f"{ns}:fair:{tenant}"
+
+
+def interactive_waiting(ns: str = NAMESPACE) -> str:
+    return f"{ns}:window:interactive"
 
 
 def leases(ns: str = NAMESPACE) -> str:

@@ -17,6 +17,7 @@ from .settings import Settings
 RUN_JOBS = "sneaky.run_jobs"  # one message: a list of job ids, filled together
 DELIVER_WEBHOOK = "sneaky.deliver_webhook"  # one message: a finished job's id
 RUN_NEXT_BULK = "sneaky.run_next_bulk"  # one message: a token for the next bulk group (core/fairshare.py)
+RUN_WAITING = "sneaky.run_waiting_interactive"  # one message: a token for waiting interactive jobs (core/window.py)
 
 
 def broker_url(settings: Settings) -> str:
@@ -64,10 +65,12 @@ def enqueue(app: Celery, job_ids: list[str], priority: str, time_limit: int) -> 
     app.send_task(RUN_JOBS, args=[job_ids], queue=priority, soft_time_limit=soft, time_limit=soft + 30)
 
 
-def enqueue_token(app: Celery, time_limit: int, group_size: int) -> None:
-    """One token on ``bulk``: whoever takes it runs the next group, the tenants taking turns."""
+def enqueue_token(app: Celery, time_limit: int, group_size: int, task: str = RUN_NEXT_BULK,
+                  queue: str = "bulk") -> None:
+    """One token: whoever takes it runs the next group (bulk: the tenants taking turns; interactive:
+    what arrived within the window)."""
     soft = time_limit * group_size
-    app.send_task(RUN_NEXT_BULK, queue="bulk", soft_time_limit=soft, time_limit=soft + 30)
+    app.send_task(task, queue=queue, soft_time_limit=soft, time_limit=soft + 30)
 
 
 def enqueue_webhook(app: Celery, job_id: str) -> None:

@@ -14,6 +14,7 @@ from .settings import Settings
 from .storage import open_storage
 from .uploads import UploadSlots
 from .webhooks import WebhookSecrets
+from .window import InteractiveWindow
 
 
 class Services:
@@ -29,3 +30,5 @@ class Services:
         self.webhook_secrets = WebhookSecrets(self.redis)
         self.leases = Leases(self.redis, settings.lease_seconds)
         self.fair = FairShare(self.redis, settings.lease_seconds)
+        self.window = InteractiveWindow(self.redis, settings.interactive_window_ms, settings.bulk_group_size,
+                                        settings.lease_seconds)

@@ -17,7 +17,7 @@ from .errors import ObjectMissing, SneakyError
 from .jobs import Job, JobStatus
 from .metrics import JOBS_SUBMITTED
 from .photos import HEADER_BYTES, PhotoInfo, inspect
-from .queue import enqueue, enqueue_token, queue_depth
+from .queue import RUN_WAITING, enqueue, enqueue_token, queue_depth
 from .services import Services
 from .uploads import UPLOAD_KEY, upload_object_key
 from .webhooks import check_webhook_url
@@ -85,10 +85,18 @@ def submit(s: Services, job: Job, inputs_stored_here: bool = False) -> Job:
     """Record and enqueue a job whose inputs are stored; on any failure remove the record (and
     the inputs if this request stored them), so the client never has half a job it was not told of.
     Returns the job as recorded (queued: a worker may start it the moment it is enqueued)."""
+    windowed = job.priority == "interactive" and s.window.enabled
     try:
         s.jobs.create(job)
-        enqueue(s.celery, [job.id], job.priority, s.settings.job_time_limit)
+        if windowed:  # filled with whatever else arrives within the window (core/window.py)
+            s.window.put(job.id)
+            enqueue_token(s.celery, s.settings.job_time_limit, s.settings.bulk_group_size, RUN_WAITING,
+                          "interactive")
+        else:
+            enqueue(s.celery, [job.id], job.priority, s.settings.job_time_limit)
     except Exception:
+        if windowed:
+            _quietly(lambda: s.window.withdraw(job.id))
         _quietly(lambda: s.jobs.delete(job))
         if inputs_stored_here:
             _quietly(lambda: s.storage.delete(job.image_key, job.mask_key))

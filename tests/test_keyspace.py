@@ -36,6 +36,7 @@ def test_every_key_is_in_the_table_and_namespaced():
         "sneaky:upload:{upload_key}": keyspace.upload("{upload_key}"),
         "sneaky:whsec:{tenant}": keyspace.webhook_secret("{tenant}"),
         "sneaky:leases": keyspace.leases(),
+        "sneaky:window:interactive": keyspace.interactive_waiting(),
         "sneaky:fair:tenants": keyspace.fair_rotation(),
         "sneaky:fair:{tenant}": keyspace.fair_groups("{tenant}"),
     }

@@ -8,7 +8,7 @@ from celery.exceptions import Reject
 
 from core.jobs import TERMINAL
 from core.keyspace import WEBHOOK_QUEUE
-from core.queue import DELIVER_WEBHOOK, RUN_JOBS, RUN_NEXT_BULK, enqueue, enqueue_webhook
+from core.queue import DELIVER_WEBHOOK, RUN_JOBS, RUN_NEXT_BULK, RUN_WAITING, enqueue, enqueue_webhook
 from core.retry import retrying
 
 from . import pipeline, webhooks
@@ -42,6 +42,16 @@ def run_next_bulk(self: Task) -> list[str | None]:
     """A token from ``bulk``: the next group of the tenant whose turn it is (core/fairshare.py)."""
     try:
         job_ids = retrying(services().fair.take, "take the next bulk group")
+    except redis.RedisError as exc:
+        raise Reject(f"the job store is unavailable: {exc}", requeue=True) from exc
+    return run_jobs(job_ids) if job_ids else []
+
+
+@app.task(name=RUN_WAITING, bind=True)
+def run_waiting_interactive(self: Task) -> list[str | None]:
+    """A token from ``interactive`` with a window on: the jobs waiting, and those arriving within it."""
+    try:
+        job_ids = retrying(services().window.take, "take the waiting interactive jobs")
     except redis.RedisError as exc:
         raise Reject(f"the job store is unavailable: {exc}", requeue=True) from exc
     return run_jobs(job_ids) if job_ids else []

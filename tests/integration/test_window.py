@@ -1,0 +1,44 @@
+"""Interactive jobs that arrive together are filled together when a window is on (GPU workers)."""
+
+import threading
+import time
+
+import redis
+
+from core.leases import Leases
+from core.window import InteractiveWindow
+from tests.helpers import frozen_workers, mask_for, photo, png_bytes, submit, wait_done
+from tests.servers import ServiceStack
+
+
+def test_a_window_takes_what_waits_and_what_arrives_within_it(redis_server):
+    client = redis.Redis(port=redis_server.port, db=10)
+    client.flushdb()
+    window = InteractiveWindow(client, window_ms=300, most=4, lease_seconds=30)
+    for job_id in ("a", "b"):
+        window.put(job_id)
+    threading.Timer(0.05, lambda: window.put("c")).start()
+    assert window.take() == ["a", "b", "c"]  # c came 50 ms later, inside the 300 ms window
+    assert sorted(Leases(client, 30).expired(now=time.time() + 60)) == ["a", "b", "c"]  # taken with leases
+    for job_id in "defgh":
+        window.put(job_id)
+    assert window.take() == ["d", "e", "f", "g"]  # never more than `most`
+    assert window.take() == ["h"]
+    started = time.monotonic()
+    assert window.take() == [] and time.monotonic() - started < 0.1  # nothing waiting: no wait either
+
+
+def test_interactive_jobs_submitted_together_run_as_one_group(lone_env, log_dir):
+    env = lone_env(10, SNEAKY_INTERACTIVE_WINDOW_MS="300")
+    stack = ServiceStack(log_dir, env)
+    stack.start_api()
+    worker = stack.start_worker("window-worker")
+    try:
+        with frozen_workers(stack):
+            ids = [submit(stack, png_bytes(photo(32, 32, seed=i)), mask_for(32, 32)[0]).json()["id"] for i in range(4)]
+        assert [wait_done(stack, job_id)["status"] for job_id in ids] == ["succeeded"] * 4
+        log = worker.log.read_text()
+        assert "['succeeded', 'succeeded', 'succeeded', 'succeeded']" in log  # one task filled all four
+        assert log.count("run_waiting_interactive") >= 4  # four tokens; three found their jobs taken
+    finally:
+        stack.stop()
