@@ -162,12 +162,15 @@ class SneakyClient:
         while True:
             left = deadline - time.monotonic()
             wait = max(0.0, min(10.0, left))
-            job = Job.from_dict(self.request("GET", f"/v1/jobs/{job_id}", params={"wait": wait},
-                                             timeout=self.timeout + wait).json())
+            asked = time.monotonic()
+            response = self.request("GET", f"/v1/jobs/{job_id}", params={"wait": wait}, timeout=self.timeout + wait)
+            job = Job.from_dict(response.json())
             if job.done:
                 return job
             if left <= 0:
                 raise TimeoutError(f"job {job_id} still {job.status} after {timeout}s")
+            if time.monotonic() - asked < wait / 2:  # the API had no wait to spare: poll as it says
+                time.sleep(min(left, float(response.headers.get("Retry-After") or 1)))
 
     def result(self, job_id: str) -> bytes:
         """The cleaned photo's bytes (follows the redirect to storage when there is one)."""
