@@ -11,6 +11,7 @@ import csv
 import json
 import os
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -54,11 +55,15 @@ def match_masks(photos_dir: Path, masks_dir: Path | None, mask: Path | None) -> 
 class State:
     def __init__(self, out_dir: Path) -> None:
         self.path = out_dir / STATE_FILE
-        self.photos: dict[str, dict] = json.loads(self.path.read_text())["photos"] if self.path.exists() else {}
+        saved = json.loads(self.path.read_text()) if self.path.exists() else {}
+        self.photos: dict[str, dict] = saved.get("photos", {})
+        # a batch about to be created: its request and Idempotency-Key, written before it is sent, so a run
+        # killed between sending and recording it gets the same batch back instead of making a second one
+        self.pending: dict[str, Any] | None = saved.get("pending")
 
     def save(self) -> None:
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"photos": self.photos}, indent=0))
+        tmp.write_text(json.dumps({"photos": self.photos, "pending": self.pending}, indent=0))
         os.replace(tmp, self.path)
 
     def counts(self) -> dict[str, int]:
@@ -113,6 +118,9 @@ def run_batch(client: SneakyClient, photos_dir: str, out_dir: str, masks_dir: st
 
 def _submit_new(client: SneakyClient, pool: ThreadPoolExecutor, plan: Plan, state: State, engine: str | None,
                 priority: str, grow: int, show: Callable[[], None]) -> None:
+    if state.pending:  # the last run was stopped right after sending a batch: ask for the same one again
+        _create(client, state, plan, **state.pending)
+        show()
     todo = [(p, m) for p, m in plan.pairs if not state.photos.get(p.name, {}).get("job_id")]
     shared = plan.pairs[0][1] if plan.pairs and all(m == plan.pairs[0][1] for _, m in plan.pairs) else None
     shared_key = client.upload([shared])[0] if shared is not None and todo else None
@@ -127,11 +135,24 @@ def _submit_new(client: SneakyClient, pool: ThreadPoolExecutor, plan: Plan, stat
             items = [{"image_key": k, "mask_key": m} for k, m in zip(image_keys, mask_keys)]
         for item, (photo, _) in zip(items, chunk):
             item["metadata"] = {"file": photo.name}
-        batch = client.batch(items, mask_key=shared_key, engine=engine, priority=priority, grow=grow)
-        for job_id, (photo, m) in zip(batch.job_ids, chunk):
-            state.photos[photo.name] = {"job_id": job_id, "batch_id": batch.id, "mask": m.name, "status": "queued"}
-        state.save()  # right after the batch exists: a rerun waits for these, never resubmits them
+        state.pending = {"key": f"sneaky-batch-{uuid.uuid4()}", "items": items, "mask_key": shared_key,
+                         "engine": engine, "priority": priority, "grow": grow}
+        state.save()
+        _create(client, state, plan, **state.pending)
         show()
+
+
+def _create(client: SneakyClient, state: State, plan: Plan, key: str, items: list[dict[str, Any]],
+            mask_key: str | None, engine: str | None, priority: str, grow: int) -> None:
+    """Create the pending batch (the API answers a repeated Idempotency-Key with the first batch) and
+    record its jobs: from then on a rerun waits for them, never resubmits them."""
+    batch = client.batch(items, mask_key=mask_key, engine=engine, priority=priority, grow=grow, idempotency_key=key)
+    masks = {photo.name: mask.name for photo, mask in plan.pairs}
+    for job_id, item in zip(batch.job_ids, items):
+        name = item["metadata"]["file"]
+        state.photos[name] = {"job_id": job_id, "batch_id": batch.id, "mask": masks.get(name, ""), "status": "queued"}
+    state.pending = None
+    state.save()
 
 
 def _collect(client: SneakyClient, pool: ThreadPoolExecutor, out: Path, state: State, show: Callable[[], None],

@@ -228,14 +228,16 @@ class SneakyClient:
                      headers=slot.get("headers") or {})
 
     def batch(self, items: list[dict], mask_key: str | None = None, engine: str | None = None,
-              priority: str = "bulk", webhook_url: str | None = None, grow: int = 0) -> Batch:
+              priority: str = "bulk", webhook_url: str | None = None, grow: int = 0,
+              idempotency_key: str | None = None) -> Batch:
         """Many jobs at once from uploaded keys: ``items`` of ``{"image_key", "mask_key"?, "metadata"?}``,
-        or one shared ``mask_key``."""
+        or one shared ``mask_key``. With ``idempotency_key``, sending it again returns the same batch."""
         body: dict[str, Any] = {"items": items, "priority": priority, "grow": grow}
         for name, value in (("mask_key", mask_key), ("engine", engine), ("webhook_url", webhook_url)):
             if value:
                 body[name] = value
-        return Batch.from_dict(self.request("POST", "/v1/batches", (202,), json=body).json())
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        return Batch.from_dict(self.request("POST", "/v1/batches", (202,), json=body, headers=headers).json())
 
     def get_batch(self, batch_id: str) -> Batch:
         return Batch.from_dict(self.request("GET", f"/v1/batches/{batch_id}").json())

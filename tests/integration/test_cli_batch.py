@@ -14,15 +14,16 @@ from tests.helpers import eventually, frozen_workers
 BIN = Path(sys.executable).parent
 
 
-def make_folder(tmp_path, n):
+def make_folder(tmp_path, n, side=48):
     photos, masks = tmp_path / "photos", tmp_path / "masks"
     photos.mkdir()
     masks.mkdir()
     rng = np.random.default_rng(0)
+    height = side * 5 // 6
     for i in range(n):
-        Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(photos / f"p{i:03d}.png")
-        m = np.zeros((40, 48), np.uint8)
-        m[5:15, i % 30 : i % 30 + 10] = 255
+        Image.fromarray(rng.integers(0, 256, (height, side, 3), dtype=np.uint8)).save(photos / f"p{i:03d}.png")
+        m = np.zeros((height, side), np.uint8)
+        m[height // 8 : height * 5 // 8, (i % 30) * side // 48 : (i % 30 + 20) * side // 48] = 255
         Image.fromarray(m).save(masks / f"p{i:03d}.png")
     (photos / "lonely.png").write_bytes((photos / "p000.png").read_bytes())  # no mask of its name
     return photos, masks
@@ -37,14 +38,16 @@ def test_batch_cli_resumes_after_a_kill(stack, tmp_path):
     photos, masks = make_folder(tmp_path, 40)
     out = tmp_path / "out"
     jobs_before = len(stack.redis().keys("sneaky:job:*"))
-    first = subprocess.Popen(cmd(stack, photos, masks, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    eventually(lambda: len(list(out.glob("p*.png"))) >= 5 or first.poll() is not None, 120, what="5 results")
-    # freeze the workers before the kill: on a loaded machine they could otherwise finish all 40 first
+    # the workers frozen, so the kill lands mid-run whatever the machine's load: every photo uploaded and
+    # submitted, none finished
     with frozen_workers(stack):
+        first = subprocess.Popen(cmd(stack, photos, masks, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        eventually(lambda: len(stack.redis().keys("sneaky:job:*")) - jobs_before >= 40 or first.poll() is not None,
+                   120, what="the first run to submit its 40 photos")
         assert first.poll() is None, "the first run ended by itself"
         first.send_signal(signal.SIGKILL)  # mid-run, no chance to tidy up
         first.wait()
-    assert len(list(out.glob("p*.png"))) < 40
+    assert not list(out.glob("p*.png"))
     second = subprocess.run(cmd(stack, photos, masks, out), capture_output=True, text=True, timeout=300)
     assert second.returncode == 1, second.stdout + second.stderr  # the photo without a mask
     assert "no mask for lonely.png" in second.stdout and "40 done, 0 failed, 1 without a mask" in second.stdout
