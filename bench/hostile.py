@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import argparse
-import collections
 import os
 import statistics
 import sys
@@ -24,7 +23,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pconv.report import machine_description, write_section  # noqa: E402
-from tests.helpers import descendants, mask_for, photo, png_bytes  # noqa: E402
+from tests.helpers import descendants, mask_for, photo, png_bytes, upload_burst  # noqa: E402
 from tests.servers import LIMITS, ServiceStack, start_redis  # noqa: E402
 
 
@@ -78,19 +77,7 @@ def big_json(stack: ServiceStack, pid: int) -> str:
 
 def burst(stack: ServiceStack) -> str:
     image, mask = png_bytes(photo(600, 600)), mask_for(600, 600)[0]
-
-    def client(_: int) -> list[object]:
-        session, answers = requests.Session(), []
-        for _ in range(15):
-            try:
-                answers.append(session.post(f"{stack.api_url}/v1/jobs", timeout=60,
-                                            files={"image": ("p", image), "mask": ("m", mask)}).status_code)
-            except requests.RequestException as exc:
-                answers.append(type(exc).__name__)
-        return answers
-
-    with ThreadPoolExecutor(16) as pool:
-        answers = collections.Counter(a for batch in pool.map(client, range(16)) for a in batch)
+    answers = upload_burst(stack.api_url, image, mask)
     return f"| 16 × 15 uploads of {(len(image) + len(mask)) / 1e6:.1f} MB | " + ", ".join(
         f"{k}: {v}" for k, v in sorted(answers.items(), key=str)) + " |"
 

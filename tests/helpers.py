@@ -233,6 +233,31 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
+def kill_host(server) -> None:
+    """A server and every process under it, SIGKILLed at once: a preempted node."""
+    _signal_all([server.proc.pid, *descendants(server.proc.pid)], signal.SIGKILL)
+
+
+def upload_burst(api_url: str, image: bytes, mask: bytes, clients: int = 16, each: int = 15):
+    """``clients`` threads submitting ``each`` jobs as fast as they can; every answer's status, or the
+    name of the error that took its place (a torn connection)."""
+    import collections
+    from concurrent.futures import ThreadPoolExecutor
+
+    def client(_):
+        session, answers = requests.Session(), []
+        for _ in range(each):
+            try:
+                answers.append(session.post(f"{api_url}/v1/jobs", timeout=60,
+                                            files={"image": ("p", image), "mask": ("m", mask)}).status_code)
+            except requests.RequestException as exc:
+                answers.append(type(exc).__name__)
+        return answers
+
+    with ThreadPoolExecutor(clients) as pool:
+        return collections.Counter(a for batch in pool.map(client, range(clients)) for a in batch)
+
+
 @contextmanager
 def frozen_workers(stack):
     """The stack's worker processes stopped (SIGSTOP) inside the block, so nothing runs meanwhile."""

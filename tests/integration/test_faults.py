@@ -16,6 +16,7 @@ from tests.helpers import (
     descendants,
     eventually,
     frozen_workers,
+    kill_host,
     many_holes,
     mask_for,
     photo,
@@ -220,11 +221,7 @@ def test_a_worker_host_lost_mid_job_hands_the_job_on_within_its_lease(lone_env, 
         lone.start_worker("worker-survivor")
         time.sleep(1)  # the survivor is up; the doomed one is mid-fill
         lost_at = time.monotonic()
-        for pid in {doomed.proc.pid, *descendants(doomed.proc.pid)}:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill_host(doomed)
         done = wait_done(lone, job_id, timeout=180)
         recovered_in = time.monotonic() - lost_at
         assert done["status"] == "succeeded" and done["attempts"] == 2, (done, lone.logs())

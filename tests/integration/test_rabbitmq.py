@@ -3,7 +3,6 @@ as on Redis, and a worker host that vanishes hands its message back the moment i
 without waiting for a lease."""
 
 import os
-import signal
 import time
 
 import pytest
@@ -11,7 +10,7 @@ import requests
 
 from client.sdk import SneakyClient
 from tests.helpers import (
-    descendants,
+    kill_host,
     mask_for,
     photo,
     png_bytes,
@@ -62,11 +61,7 @@ def test_a_lost_worker_host_hands_its_message_back_at_once(rabbit):
     rabbit.start_worker("worker-survivor")
     time.sleep(1)
     lost_at = time.monotonic()
-    for pid in {doomed.proc.pid, *descendants(doomed.proc.pid)}:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    kill_host(doomed)
     done = wait_done(rabbit, job_id, timeout=120)
     recovered_in = time.monotonic() - lost_at
     assert done["status"] == "succeeded" and done["attempts"] == 2, (done, rabbit.logs())

@@ -32,9 +32,7 @@ def test_a_burst_of_uploads_gets_answers_not_resets(redis_server, log_dir, tmp_p
     import subprocess
     from concurrent.futures import ThreadPoolExecutor
 
-    import requests
-
-    from tests.helpers import mask_for, photo, png_bytes
+    from tests.helpers import mask_for, photo, png_bytes, upload_burst
     from tests.servers import LIMITS, ServiceStack
 
     url = f"redis://127.0.0.1:{redis_server.port}/12"
@@ -46,16 +44,6 @@ def test_a_burst_of_uploads_gets_answers_not_resets(redis_server, log_dir, tmp_p
     (tmp_path / "p.png").write_bytes(image)
     (tmp_path / "m.png").write_bytes(mask)
 
-    def client(_):
-        session, answers = requests.Session(), []
-        for _ in range(15):
-            try:
-                answers.append(session.post(f"{stack.api_url}/v1/jobs", timeout=60,
-                                            files={"image": ("p", image), "mask": ("m", mask)}).status_code)
-            except requests.RequestException as exc:
-                answers.append(type(exc).__name__)
-        return answers
-
     def curl(_):
         done = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-F", f"image=@{tmp_path}/p.png",
                                "-F", f"mask=@{tmp_path}/m.png", f"{stack.api_url}/v1/jobs"],
@@ -63,8 +51,8 @@ def test_a_burst_of_uploads_gets_answers_not_resets(redis_server, log_dir, tmp_p
         return int(done.stdout) if done.returncode == 0 else f"curl exit {done.returncode}: {done.stderr}"
 
     try:
+        answers = upload_burst(stack.api_url, image, mask)
         with ThreadPoolExecutor(16) as pool:
-            answers = collections.Counter(a for batch in pool.map(client, range(16)) for a in batch)
             curled = collections.Counter(pool.map(curl, range(32))) if shutil.which("curl") else None
     finally:
         stack.stop()
