@@ -26,8 +26,8 @@ VGG_POOL_ENDS = (5, 10, 17)
 
 @dataclass(frozen=True)
 class LossWeights:
-    """The paper's weights; ``multiscale``, ``ssim`` and ``gradient`` are ours, for training without VGG;
-    ``adversarial`` weighs the PatchGAN term (``pconv.adversarial``), which the trainer adds."""
+    """The paper's weights; ``multiscale``, ``ssim``, ``gradient`` and ``colour`` are ours, for training without
+    VGG; ``adversarial`` weighs the PatchGAN term (``pconv.adversarial``), which the trainer adds."""
 
     valid: float = 1.0
     hole: float = 6.0
@@ -37,6 +37,7 @@ class LossWeights:
     multiscale: float = 0.0
     ssim: float = 0.0
     gradient: float = 0.0
+    colour: float = 0.0
     adversarial: float = 0.0
 
 
@@ -73,6 +74,14 @@ def gradient_loss(comp: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor) -> 
     dx = ((comp[..., :, 1:] - comp[..., :, :-1]) - (gt[..., :, 1:] - gt[..., :, :-1])).abs() * across
     dy = ((comp[..., 1:, :] - comp[..., :-1, :]) - (gt[..., 1:, :] - gt[..., :-1, :])).abs() * down
     return (dx.sum() + dy.sum()) / comp.numel()
+
+
+def colour_loss(out: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """|mean colour of the fill − mean colour of the truth| per image and channel, over the hole: the
+    evaluation's colour bias (the "ghost column" of a large flat hole), which per-pixel L1 lets average away."""
+    hole = 1 - valid
+    area = hole.sum(dim=(2, 3)).clamp(min=1.0)
+    return ((hole * (out - gt)).sum(dim=(2, 3)) / area).abs().mean()
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:
@@ -188,6 +197,8 @@ class InpaintingLoss(nn.Module):
             terms["ssim"] = ssim_loss(comp, gt)
         if w.gradient:
             terms["gradient"] = gradient_loss(comp, gt, valid)
+        if w.colour:
+            terms["colour"] = colour_loss(out, gt, valid)
         weight_of = {
             "valid": w.valid,
             "hole": w.hole,
@@ -198,6 +209,7 @@ class InpaintingLoss(nn.Module):
             "multiscale": w.multiscale,
             "ssim": w.ssim,
             "gradient": w.gradient,
+            "colour": w.colour,
         }
         total = sum(weight_of[name] * value for name, value in terms.items())
         return total, {name: value.detach() for name, value in terms.items()}

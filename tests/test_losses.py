@@ -130,3 +130,30 @@ def test_random_vgg_features_are_fixed_and_seeded():
     valid[..., 4:12, 4:12] = 0
     _, terms = a(torch.rand(1, 3, 32, 32), gt, valid)
     assert terms["perceptual"] > 0 and terms["style_comp"] > 0
+
+
+def test_colour_term_sees_a_bias_that_pixel_noise_does_not():
+    # two fills with the same hole L1: one is noise around the truth, the other a uniform shift of the same size
+    gt = torch.full((1, 3, 4, 4), 0.5)
+    valid = torch.ones(1, 1, 4, 4)
+    valid[..., 1:3, 1:3] = 0
+    noisy, shifted = gt.clone(), gt.clone()
+    noisy[..., 1:3, 1:3] += torch.tensor([[0.1, -0.1], [-0.1, 0.1]])
+    shifted[..., 1:3, 1:3] += 0.1
+    assert hole_loss(noisy, gt, valid).item() == pytest.approx(hole_loss(shifted, gt, valid).item())
+    assert losses.colour_loss(noisy, gt, valid).item() == pytest.approx(0.0, abs=1e-7)
+    assert losses.colour_loss(shifted, gt, valid).item() == pytest.approx(0.1, rel=1e-5)
+    # what lies outside the hole does not count, and an image without a hole costs nothing
+    assert losses.colour_loss(shifted + (1 - valid) * 0 + valid * 0.3, gt, valid).item() == pytest.approx(0.1, rel=1e-5)
+    assert losses.colour_loss(shifted, gt, torch.ones_like(valid)).item() == 0
+
+
+def test_colour_term_is_weighted_in_the_total():
+    criterion = InpaintingLoss(LossWeights(colour=3.0))
+    torch.manual_seed(2)
+    gt, out = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+    valid = torch.ones(2, 1, 16, 16)
+    valid[..., 2:10, 5:9] = 0
+    total, terms = criterion(out, gt, valid)
+    expected = terms["valid"] + 6 * terms["hole"] + 0.1 * terms["tv"] + 3 * terms["colour"]
+    assert total.item() == pytest.approx(expected.item(), rel=1e-6)
