@@ -9,6 +9,7 @@ import os
 import sys
 from datetime import UTC, datetime
 
+CELERY_TASK_LOGGERS = ("celery.app.trace", "celery.worker.strategy")
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
 
@@ -47,3 +48,7 @@ def configure_logging(fmt: str | None = None, level: str | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level or os.environ.get("SNEAKY_LOG_LEVEL", "INFO"))
+    # Celery's line per task received and per task finished formats the task's arguments and result
+    # (a few ms of worker CPU per job, docs/benchmarks.md); the pipeline logs each job's end once
+    for chatty in CELERY_TASK_LOGGERS:
+        logging.getLogger(chatty).setLevel(logging.WARNING)

@@ -57,6 +57,7 @@ class Work:
     hole_ratio: float = 0.0
     result: Image.Image | None = None
     outcome: str | None = None  # a JobStatus once the job has ended, or why it was skipped
+    group: int = 1  # how many jobs were filled with it, in the same forward passes
 
 
 def should_split(services: Services, job_ids: list[str]) -> bool:
@@ -92,14 +93,15 @@ def _run(services: Services, job_ids: list[str], heartbeat: Heartbeat) -> list[W
             by_engine.setdefault(w.job.engine, []).append(w)
     for engine, group in by_engine.items():
         BATCH_SIZE.observe(len(group))
+        for w in group:
+            w.group = len(group)
         with MODEL_LATENCY.labels(engine).time():
             _fill(services, engine, group)
         _record_gpu_memory()
     for w in work:
         if w.outcome is None:
             w.outcome = _store(services, w)
-        if w.job is not None and w.outcome in TERMINAL:
-            _wake_waiters(services, w.job_id)
+        if w.job is not None and w.outcome in TERMINAL:  # its waiters woke with the transition that ended it
             _count_finished(w)
     return work
 
@@ -111,7 +113,7 @@ def _count_finished(w: Work) -> None:
     waited = time.time() - datetime.fromisoformat(w.job.created_at.replace("Z", "+00:00")).timestamp()
     JOB_LATENCY.labels(engine).observe(max(0.0, waited))
     log.info("job %s %s", w.job_id, w.outcome, extra={"job_id": w.job_id, "tenant": w.job.tenant,
-                                          "batch_id": w.job.batch_id, "engine": engine,
+                                          "batch_id": w.job.batch_id, "engine": engine, "group": w.group,
                                           "duration_ms": round((time.monotonic() - w.started) * 1000, 1)})
 
 
@@ -131,10 +133,8 @@ def _load(services: Services, job_id: str) -> Work:
         w.outcome = started.previous or "missing"
         return w
     w.attempt = started.attempt
-    w.job = job = retrying(lambda: jobs.get(job_id), f"job {job_id}: read")
-    if job is None:  # deleted right after it started
-        w.outcome = "missing"
-        return w
+    assert started.job is not None, "a start reads the job back"
+    w.job = job = started.job
     if job.attempts > services.settings.max_attempts:
         poisoned = SneakyError(f"the job was started {job.attempts - 1} times and never finished; "
                                "its input probably crashes the worker", "poisoned")
@@ -232,10 +232,6 @@ def _remove(services: Services, w: Work, key: str) -> None:
         retrying(lambda: services.storage.delete(key), f"job {w.job_id}: remove a result not kept")
     except Exception:
         log.warning("job %s: could not remove %s; the retention sweep will", w.job_id, key)
-
-
-def _wake_waiters(services: Services, job_id: str) -> None:
-    retrying(lambda: services.jobs.signal_done(job_id), f"job {job_id}: wake waiters")
 
 
 def _cancel_requested(services: Services, w: Work) -> bool:

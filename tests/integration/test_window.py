@@ -1,10 +1,12 @@
 """Interactive jobs that arrive together are filled together when a window is on (GPU workers)."""
 
+import json
 import threading
 import time
 
 import redis
 
+from core.keyspace import QUEUES
 from core.leases import Leases
 from core.window import InteractiveWindow
 from tests.helpers import frozen_workers, mask_for, photo, png_bytes, submit, wait_done
@@ -37,8 +39,11 @@ def test_interactive_jobs_submitted_together_run_as_one_group(lone_env, log_dir)
         with frozen_workers(stack):
             ids = [submit(stack, png_bytes(photo(32, 32, seed=i)), mask_for(32, 32)[0]).json()["id"] for i in range(4)]
         assert [wait_done(stack, job_id)["status"] for job_id in ids] == ["succeeded"] * 4
-        log = worker.log.read_text()
-        assert "['succeeded', 'succeeded', 'succeeded', 'succeeded']" in log  # one task filled all four
-        assert log.count("run_waiting_interactive") >= 4  # four tokens; three found their jobs taken
+        ended = [json.loads(line) for line in worker.log.read_text().splitlines()
+                 if line.startswith("{") and '"job ' in line and "succeeded" in line]
+        assert sorted(e["job_id"] for e in ended) == sorted(ids)
+        assert [e["group"] for e in ended] == [4] * 4  # one task filled all four together
+        # four tokens were sent, one per job: the three that came after found nothing and are gone too
+        assert redis.Redis.from_url(env["SNEAKY_REDIS_URL"]).llen(QUEUES[0]) == 0
     finally:
         stack.stop()
