@@ -157,22 +157,24 @@ def _decode(name: str, text: str) -> Any:
                                          "created_at") else "")
 
 
-# KEYS[1] job hash; ARGV[1] comma-separated allowed current states, ARGV[2] new state, ARGV[3] what to add
-# to the attempts (1 for a start, -1 for a hand-back, 0 otherwise), ARGV[4] the attempt the caller runs
-# ('' = any): a worker whose job was handed to another (its lease expired) can no longer move it. Then
-# ARGV[5] the prefix of batch keys: a job of a batch moves its batch's counts (``count:{status}``) in
-# the same script, so a batch's summary never reads its jobs. Then field/value pairs to set. Returns the
-# state before and the attempt after, as '=state:attempt' when applied, 'state:attempt' when not.
+# KEYS[1] job hash, KEYS[2] its done list; ARGV[1] comma-separated allowed current states, ARGV[2] new
+# state, ARGV[3] what to add to the attempts (1 for a start, -1 for a hand-back, 0 otherwise), ARGV[4] the
+# attempt the caller runs ('' = any): a worker whose job was handed to another (its lease expired) can no
+# longer move it. Then ARGV[5] the prefix of batch keys: a job of a batch moves its batch's counts
+# (``count:{status}``) in the same script, so a batch's summary never reads its jobs. ARGV[6] '1' to have
+# the record back (a start reads the job it starts in the same round trip). Then field/value pairs to set.
+# A job that ends wakes its waiters (``wait_done``) in the same script. Returns {'=state:attempt', record}
+# when applied, {'state:attempt'} when not; nothing for a job that does not exist.
 _TRANSITION = """
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return false end
 local attempt = redis.call('HGET', KEYS[1], 'attempts') or '0'
 local allowed = ',' .. ARGV[1] .. ','
-if not string.find(allowed, ',' .. current .. ',', 1, true) then return current .. ':' .. attempt end
-if ARGV[4] ~= '' and ARGV[4] ~= attempt then return current .. ':' .. attempt end
+if not string.find(allowed, ',' .. current .. ',', 1, true) then return {current .. ':' .. attempt} end
+if ARGV[4] ~= '' and ARGV[4] ~= attempt then return {current .. ':' .. attempt} end
 redis.call('HSET', KEYS[1], 'status', ARGV[2])
 if ARGV[3] ~= '0' then attempt = tostring(redis.call('HINCRBY', KEYS[1], 'attempts', tonumber(ARGV[3]))) end
-for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 local batch = redis.call('HGET', KEYS[1], 'batch_id')
 if batch and batch ~= '' and redis.call('EXISTS', ARGV[5] .. batch) == 1 then
   redis.call('HINCRBY', ARGV[5] .. batch, 'count:' .. current, -1)
@@ -180,7 +182,13 @@ if batch and batch ~= '' and redis.call('EXISTS', ARGV[5] .. batch) == 1 then
   local ended = redis.call('HGET', KEYS[1], 'finished_at')
   if ended and ended ~= '' then redis.call('HSET', ARGV[5] .. batch, 'finished_at', ended) end
 end
-return '=' .. current .. ':' .. attempt
+if ARGV[2] == 'succeeded' or ARGV[2] == 'failed' or ARGV[2] == 'canceled' then
+  redis.call('RPUSH', KEYS[2], '1')
+  redis.call('EXPIRE', KEYS[2], 60)
+end
+local applied = '=' .. current .. ':' .. attempt
+if ARGV[6] == '1' then return {applied, redis.call('HGETALL', KEYS[1])} end
+return {applied}
 """
 # KEYS[1] job hash, KEYS[2] the tenant's index; ARGV[1] the prefix of batch keys. Deletes the job, and
 # counts it as deleted in its batch.
@@ -209,6 +217,7 @@ class Transition:
     applied: bool
     previous: JobStatus | None  # None: the job does not exist (deleted or expired)
     attempt: int = 0  # the job's attempt after the transition (the one a start began)
+    job: Job | None = None  # the record after it, where the caller asked (a start)
 
 
 class JobStore:
@@ -250,22 +259,27 @@ class JobStore:
             writer.reset()
 
     def _move(self, job_id: str, allowed: Iterable[JobStatus], new: JobStatus, count_attempt: int = 0,
-              attempt: int | None = None, **changes: Any) -> Transition:
+              attempt: int | None = None, read_back: bool = False, **changes: Any) -> Transition:
         args = [",".join(allowed), new.value, str(count_attempt), "" if attempt is None else str(attempt),
-                self.batch_prefix]
+                self.batch_prefix, "1" if read_back else ""]
         for name, value in changes.items():
             args += [name, _encode(name, value)]
-        res = self._transition(keys=[self.job_key(job_id)], args=args)
-        if res is None:
+        answer = self._transition(keys=[self.job_key(job_id), self.done_key(job_id)], args=args)
+        if answer is None:
             return Transition(False, None)
-        res = res.decode() if isinstance(res, bytes) else res
+        res = answer[0].decode() if isinstance(answer[0], bytes) else answer[0]
         state, _, attempts = res.lstrip("=").partition(":")
-        return Transition(res.startswith("="), JobStatus(state), int(attempts or 0))
+        job = None
+        if len(answer) > 1:  # HGETALL's flat list of names and values
+            flat = answer[1]
+            job = Job.from_record(dict(zip(flat[::2], flat[1::2], strict=True)))
+        return Transition(res.startswith("="), JobStatus(state), int(attempts or 0), job)
 
     def start(self, job_id: str) -> Transition:
         """queued → running, or running → running for a job handed on (its message redelivered, or its
         lease expired): a new attempt, whose number ``attempt`` fences the older one out."""
-        return self._move(job_id, ACTIVE, JobStatus.RUNNING, count_attempt=1, started_at=now_rfc3339())
+        return self._move(job_id, ACTIVE, JobStatus.RUNNING, count_attempt=1, read_back=True,
+                          started_at=now_rfc3339())
 
     def hand_back(self, job_id: str, attempt: int) -> Transition:
         """running → queued, the attempt not counted: the one way back, for a worker that stops (a
@@ -297,7 +311,8 @@ class JobStore:
         return bool(self._update(keys=[self.job_key(job_id)], args=["webhook", _encode("webhook", delivery)]))
 
     def signal_done(self, job_id: str) -> None:
-        """Wake whoever waits on this job (GET /v1/jobs/{id}?wait=...)."""
+        """Wake whoever waits on this job (GET /v1/jobs/{id}?wait=...): every transition to an ended state
+        does it in its own script; this is for a waiter handing the token on."""
         with self.redis.pipeline() as pipe:
             pipe.rpush(self.done_key(job_id), "1")
             pipe.expire(self.done_key(job_id), 60)

@@ -140,8 +140,7 @@ def cancel(s: Services, job: Job) -> bool:
     """Cancel one job, the same for a job and every job of a batch: a queued one ends now (its
     waiters wake, its inputs go); a running one stops at its worker's next safe point. False if
     it had already ended."""
-    if job.status == JobStatus.QUEUED and s.jobs.cancel(job.id).applied:
-        s.jobs.signal_done(job.id)
+    if job.status == JobStatus.QUEUED and s.jobs.cancel(job.id).applied:  # its waiters wake with it
         s.storage.delete(*job.stored_keys)
         return True
     if job.status in (JobStatus.QUEUED, JobStatus.RUNNING):

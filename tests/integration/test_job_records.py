@@ -107,3 +107,27 @@ def test_cancel_requested_is_read_through_the_store(store):
     assert store.cancel_requested(job_id) is False
     store.request_cancel(job_id)
     assert store.cancel_requested(job_id) is True and store.get(job_id).cancel_requested is True
+
+
+def test_start_reads_the_job_back_in_the_same_script(store):
+    job_id = make(store, webhook_url="https://example.com/hook")
+    started = store.start(job_id)
+    assert started.applied and started.job is not None
+    assert started.job.id == job_id and started.job.status == JobStatus.RUNNING and started.job.attempts == 1
+    assert started.job.webhook_url == "https://example.com/hook" and started.job.started_at
+    assert store.cancel(job_id, (JobStatus.RUNNING,)).job is None  # only a start asks for the record
+
+
+@pytest.mark.parametrize("end", ["succeed", "fail", "cancel"])
+def test_every_end_wakes_its_waiters_and_nothing_else_does(store, end):
+    job_id = make(store)
+    done = store.done_key(job_id)
+    store.start(job_id)
+    assert store.redis.llen(done) == 0  # a start is not an end
+    ending = {"succeed": lambda: store.succeed(job_id, {"width": 1}, "t1/x/r.png"),
+              "fail": lambda: store.fail(job_id, SneakyError("no")),
+              "cancel": lambda: store.cancel(job_id, (JobStatus.RUNNING,))}[end]
+    assert ending().applied
+    assert store.redis.llen(done) == 1 and 0 < store.redis.ttl(done) <= 60
+    assert not ending().applied  # a duplicate that changes nothing wakes nobody again
+    assert store.redis.llen(done) == 1
