@@ -52,15 +52,15 @@ def crops(n: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def agreement(model_path: Path, device: str, size: int) -> dict:
     images, holes = crops(4, size, seed=1)
     model = load_model(model_path)
-    on_cpu = PConvFiller(model, device="cpu").fill_batch(images, holes).astype(np.int16)
-    on_device = PConvFiller(model, device=device).fill_batch(images, holes).astype(np.int16)
+    on_cpu = PConvFiller(model, device="cpu", runtime="torch").fill_batch(images, holes).astype(np.int16)
+    on_device = PConvFiller(model, device=device, runtime="torch").fill_batch(images, holes).astype(np.int16)
     diff = np.abs(on_cpu - on_device)[holes]
     return {"max_levels": int(diff.max()), "mean_levels": float(diff.mean()),
             "within_2_levels": float((diff <= 2).mean())}
 
 
 def throughput(model_path: Path, device: str, size: int, batches: list[int], repeats: int) -> list[dict]:
-    filler = PConvFiller(load_model(model_path), device=device)
+    filler = PConvFiller(load_model(model_path), device=device, runtime="torch")
     cuda = filler.device.type == "cuda"
     rows = []
     for batch in batches:

@@ -29,7 +29,7 @@ def fill_passes(threads: int, passes: int, start: mp.Barrier, results: mp.Queue)
 
     if threads:
         torch.set_num_threads(threads)
-    filler = PConvFiller(load_model(DEFAULT_WEIGHTS), device="cpu")
+    filler = PConvFiller(load_model(DEFAULT_WEIGHTS), device="cpu", runtime="torch")
     images, holes = crops(2, 512)
     filler.fill_batch(images, holes)  # warm-up
     start.wait()

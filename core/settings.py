@@ -19,6 +19,7 @@ class Settings:
     default_engine: str = "pconv"
     weights: str = ""  # a PConv safetensors file; empty = the shipped weights
     worker_threads: int = 0  # CPU threads per worker process; 0 = the cores this worker may use / its processes
+    cpu_runtime: str = "auto"  # the network on CPU: auto (OpenVINO where installed), torch, openvino, openvino-f32
     flip_average: int = 1  # 1: PConv fills each photo and its mirror and averages them (better, ~2x the compute)
     max_upload_bytes: int = 100 * 1024 * 1024
     max_pixels: int = 150_000_000

@@ -21,7 +21,7 @@ import math
 import sys
 from collections import defaultdict
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -243,6 +243,7 @@ def list_eval_photos(folder: str | Path, limit: int = 0) -> list[Path]:
 
 def main(argv=None) -> int:
     from .inpaint import Inpainter
+    from .runtime import RUNTIMES
 
     p = argparse.ArgumentParser(prog="python -m pconv.evaluate", description=__doc__.split("\n")[0])
     p.add_argument("--photos", required=True)
@@ -256,6 +257,10 @@ def main(argv=None) -> int:
     p.add_argument("--window", type=int, nargs="*", default=[],
                    help="also evaluate pconv with these windows (largest side filled at full resolution), "
                         "as the engines 'pconv-wN'")
+    p.add_argument("--runtime", default="torch", choices=RUNTIMES,
+                   help="CPU runtime of every pconv engine (torch, float32: the reference the tables use)")
+    p.add_argument("--runtimes", nargs="*", default=[], choices=RUNTIMES,
+                   help="also evaluate pconv through these CPU runtimes, as the engines 'pconv-RUNTIME'")
     p.add_argument("--other-weights", nargs="*", default=[], metavar="NAME=FILE",
                    help="also evaluate pconv with these weights, as the engines 'pconv-NAME'")
     p.add_argument("--crop", type=int, default=256, help="centre crop side; 0 = native size")
@@ -271,18 +276,23 @@ def main(argv=None) -> int:
     p.add_argument("--markdown", help="markdown file whose section for this setting is replaced with the results")
     args = p.parse_args(argv)
 
-    engines = {name: Inpainter.load(name, weights=args.weights if name == "pconv" else None) for name in args.engines}
+    def pconv(weights: str | None = args.weights, **options: Any) -> Inpainter:
+        return Inpainter.load("pconv", weights=weights, **{"runtime": args.runtime, **options})
+
+    engines = {name: pconv() if name == "pconv" else Inpainter.load(name) for name in args.engines}
     if args.single_pass:
-        engines["pconv-1pass"] = Inpainter.load("pconv", weights=args.weights, flip_average=False)
+        engines["pconv-1pass"] = pconv(flip_average=False)
+    for runtime in args.runtimes:
+        engines[f"pconv-{runtime}"] = pconv(runtime=runtime)
     for spec in args.other_weights:
         name, _, weights = spec.partition("=")
         if not weights:
             p.error(f"--other-weights takes NAME=FILE, not {spec!r}")
-        engines[f"pconv-{name}"] = Inpainter.load("pconv", weights=weights)
+        engines[f"pconv-{name}"] = pconv(weights)
     for depth in args.bridge:
-        engines[f"pconv-b{depth}"] = Inpainter.load("pconv", weights=args.weights, bridge=depth)
+        engines[f"pconv-b{depth}"] = pconv(bridge=depth)
     for window in args.window:
-        engines[f"pconv-w{window}"] = Inpainter.load("pconv", weights=args.weights, window=window)
+        engines[f"pconv-w{window}"] = pconv(window=window)
     if args.from_json:
         earlier = json.loads(Path(args.from_json).read_text())
         means = {n: {Bucket.from_label(b): v for b, v in by.items()} for n, by in earlier["means"].items()}

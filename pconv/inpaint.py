@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 
 from . import ENGINES
+from . import runtime as runtime_module
 from .images import check_mask_size, grow_hole, mask_to_hole, output_mode, upright
 from .model import PConvUNet, fold_batchnorm
 from .regions import Box, hole_boxes, plan_regions
@@ -54,6 +55,10 @@ class Filler(Protocol):
 class PConvFiller:
     """The PConv UNet on CPU, or on CUDA with bf16/fp16 autocast.
 
+    ``runtime`` (CPU only): ``auto`` runs the network through OpenVINO where it is installed, at the CPU's
+    fastest precision, and through torch otherwise; ``torch``, ``openvino`` and ``openvino-f32`` choose
+    (``pconv/runtime.py``; docs/benchmarks.md, "CPU runtimes"). ``threads``: the runtime's CPU threads.
+
     ``flip_average``: fill each crop and its mirror image in one forward pass and average the two;
     the network's errors on the two are partly independent, so the mean is closer to the truth
     (docs/model.md measures it) for twice the compute.
@@ -71,11 +76,18 @@ class PConvFiller:
     name = "pconv"
 
     def __init__(self, model: PConvUNet, device: str | torch.device | None = None, window: int = DEFAULT_WINDOW,
-                 flip_average: bool = True, bridge: int = DEFAULT_BRIDGE) -> None:
+                 flip_average: bool = True, bridge: int = DEFAULT_BRIDGE, runtime: str = "auto",
+                 threads: int = 0) -> None:
         self.flip_average = flip_average
         self.bridge = bridge
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = fold_batchnorm(model).to(self.device)  # inference only: BN folded into the convolutions
+        # on CPU, the network through the fastest runtime installed (pconv/runtime.py); torch on CUDA
+        self.runtime = runtime_module.resolve(runtime, self.device)
+        self._compiled = None
+        if self.runtime.startswith("openvino"):
+            self._compiled = runtime_module.OpenVINOFill(
+                self.model, threads, "f32" if self.runtime == "openvino-f32" else None)
         self.stride = model.config.stride
         self.min_side = 256  # the training crop: context the network is used to
         self.margin = 64
@@ -100,8 +112,11 @@ class PConvFiller:
             valid = torch.from_numpy(~holes).to(self.device).unsqueeze(1).float()
             if self.flip_average:
                 image, valid = torch.cat([image, image.flip(-1)]), torch.cat([valid, valid.flip(-1)])
-            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-                pred = self.model.fill(image, valid)
+            if self._compiled is not None:
+                pred = self._compiled(image, valid)
+            else:
+                with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+                    pred = self.model.fill(image, valid)
             if self.flip_average:
                 plain, mirrored = pred.float().chunk(2)
                 pred = (plain + mirrored.flip(-1)) / 2
@@ -219,10 +234,12 @@ class Inpainter:
         flip_average: bool = True,
         window: int = DEFAULT_WINDOW,
         bridge: int = DEFAULT_BRIDGE,
+        runtime: str = "auto",
+        threads: int = 0,
     ) -> Inpainter:
         """``weights`` defaults to the shipped file; a missing default file is an error unless
-        ``allow_random`` (then the model is random and says so). ``flip_average``, ``window`` and
-        ``bridge``: see ``PConvFiller``."""
+        ``allow_random`` (then the model is random and says so). ``flip_average``, ``window``, ``bridge``,
+        ``runtime`` and ``threads`` (the runtime's CPU threads, 0: its own choice): see ``PConvFiller``."""
         if engine in ("telea", "ns"):
             return cls(OpenCVFiller(engine))
         if engine != "pconv":
@@ -234,7 +251,8 @@ class Inpainter:
             model = random_model()
         else:
             raise FileNotFoundError(f"no weights at {path}: train some (python -m pconv.train) or pass weights=")
-        return cls(PConvFiller(model, device, flip_average=flip_average, window=window, bridge=bridge))
+        return cls(PConvFiller(model, device, flip_average=flip_average, window=window, bridge=bridge,
+                               runtime=runtime, threads=threads))
 
     # -- photos ---------------------------------------------------------------------------
 

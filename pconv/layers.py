@@ -92,7 +92,10 @@ class PartialConv2d(nn.Conv2d):
         if self.shift is not None:
             # folded BatchNorm: a·(Wᵀ(X⊙M)·sum(1)/sum(M)) + c in one pass, c everywhere as BN adds it
             # (in place: the folded model is for inference only, and a fresh output costs 4× the pass)
-            out = torch.addcmul(self.shift.view(1, -1, 1, 1).to(raw.dtype), raw, scale.to(raw.dtype), out=raw)
+            shift = self.shift.view(1, -1, 1, 1).to(raw.dtype)
+            if torch.jit.is_tracing():  # exporters (ONNX, OpenVINO) trace, and have no out=: the same sum, plainly
+                return raw * scale.to(raw.dtype) + shift, new_mask.to(xm.dtype)
+            out = torch.addcmul(shift, raw, scale.to(raw.dtype), out=raw)
             return out, new_mask.to(xm.dtype)
         # in place: the convolution's backward needs its input, not its output
         out = raw.mul_(scale.to(raw.dtype))

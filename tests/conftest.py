@@ -1,3 +1,4 @@
+import os
 import warnings
 
 import numpy as np
@@ -7,6 +8,14 @@ from PIL import Image
 
 from pconv.model import PConvUNet, PConvUNetConfig
 from pconv.weights import save_model
+
+
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory):
+    """Converted models (pconv/runtime.py) go to this run's own cache, which workers it starts share."""
+    path = tmp_path_factory.mktemp("model-cache")
+    os.environ["SNEAKY_CACHE_DIR"] = str(path)
+    return path
 
 
 @pytest.fixture(scope="session")

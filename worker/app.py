@@ -69,7 +69,8 @@ def _share_the_cores(sender: object = None, **_: object) -> None:
     """In the main process, before the pool forks: each pool process gets its share of the cores."""
     processes = int(getattr(sender, "concurrency", 1) or 1)
     threads = engines.threads_per_process(len(os.sched_getaffinity(0)), processes, settings.worker_threads)
-    engines.configure(settings.weights, flip_average=bool(settings.flip_average), threads=threads)
+    engines.configure(settings.weights, flip_average=bool(settings.flip_average), threads=threads,
+                      runtime=settings.cpu_runtime)
     log.info("%d pool processes, %d CPU threads each", processes, threads)
 
 

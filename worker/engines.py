@@ -19,15 +19,18 @@ _lock = threading.Lock()
 _weights: str | None = None
 _flip_average = True
 _threads = 0
+_runtime = "auto"
 
 
-def configure(weights: str | None, flip_average: bool = True, threads: int = 0) -> None:
+def configure(weights: str | None, flip_average: bool = True, threads: int = 0, runtime: str = "auto") -> None:
     """Set before the first ``get``: engines already loaded keep their settings. ``threads``: the
-    CPU threads each engine may use in this process (0: torch's and OpenCV's own choice)."""
-    global _weights, _flip_average, _threads
+    CPU threads each engine may use in this process (0: each library's own choice). ``runtime``: the
+    network's runtime on CPU (``pconv/runtime.py``)."""
+    global _weights, _flip_average, _threads, _runtime
     _weights = weights or None
     _flip_average = flip_average
     _threads = threads
+    _runtime = runtime
 
 
 def threads_per_process(cores: int, processes: int, setting: int = 0) -> int:
@@ -51,7 +54,8 @@ def get(engine: str) -> Inpainter:
                 cv2.setNumThreads(_threads)
             try:
                 weights = _weights if engine == "pconv" else None
-                _loaded[engine] = Inpainter.load(engine, weights=weights, flip_average=_flip_average)
+                _loaded[engine] = Inpainter.load(engine, weights=weights, flip_average=_flip_average,
+                                                 runtime=_runtime, threads=_threads)
             except (FileNotFoundError, ValueError) as exc:
                 raise SneakyError(f"engine {engine} is not available on this worker: {exc}",
                                   "engine_unavailable") from exc
