@@ -1,86 +1,112 @@
 """/v1/batches: many jobs at once from uploaded keys; progress; a manifest of every item.
 
 A batch is accepted whole or not at all: every item is checked (keys, formats, pixel counts,
-mask sizes, from the objects' headers) before anything is created, and a refusal lists each
-bad item with its index and code (``invalid_items``, 422). Truncated files pass the header
-check and fail as their job (``invalid_image``), so the manifest still accounts for them.
+mask sizes, from the objects' headers) before any of its jobs is queued or the batch can be seen, and
+a refusal lists each bad item with its index and code (``invalid_items``, 422). Up to 10,000 items
+come as one JSON body; up to SNEAKY_MAX_BATCH_ITEMS as NDJSON, read and checked a part at a time
+(``core/submission.py``, ``accept_batch``). Truncated files pass the header check and fail as their
+job (``invalid_image``), so the manifest still accounts for them.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from collections.abc import Callable, Iterator
+from functools import wraps
+from typing import IO, Any
 
 from apiflask import APIBlueprint
 from flask import Response, request, stream_with_context, url_for
+from marshmallow import ValidationError
 
-from core import submission
-from core.errors import SneakyError, translate
-from core.jobs import Job
-from core.photos import PhotoInfo, check_same_size
+from core import strictjson, submission
+from core.errors import SneakyError
 
+from . import idempotency
 from .context import services
 from .idempotency import idempotent
-from .schemas import BatchRequest, BatchView, Manifest, ManifestQuery
+from .problems import validation_problem
+from .schemas import JSON_BATCH_ITEMS, BatchItem, BatchOptions, BatchRequest, BatchView, Manifest, ManifestQuery
 from .tenants import current_tenant
 
 bp = APIBlueprint("batches", __name__, url_prefix="/v1/batches", tag="batches")
-Checked = tuple[PhotoInfo, str, str, dict[str, Any]]
+
+
+NDJSON = "application/x-ndjson"
+MAX_LINE_BYTES = 64 * 1024  # one NDJSON item: keys and up to SNEAKY_MAX_METADATA_BYTES of metadata
+
+
+def by_ndjson(view: Callable[..., Any]) -> Callable[..., Any]:
+    """An ``application/x-ndjson`` body goes to ``create_batch_ndjson``, read a line at a time; any other
+    to the JSON view below it. (APIFlask takes one body schema per route; api/openapi.py lists both.)"""
+
+    @wraps(view)
+    def dispatch(*args: Any, **kwargs: Any) -> Any:
+        if request.mimetype == NDJSON:
+            return create_batch_ndjson()
+        return view(*args, **kwargs)
+
+    return dispatch
 
 
 @bp.post("")
 @idempotent
+@by_ndjson
 @bp.input(BatchRequest, arg_name="body")
 @bp.output(BatchView, status_code=202)
-@bp.doc(responses={422: "invalid_items: the items that cannot be processed, each with index, code, detail"})
+@bp.doc(responses={422: "invalid_items: the items that cannot be processed, each with index, code, detail; "
+                        "too_many_items"})
 def create_batch(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
-    """Create a job for every item; bulk priority unless asked otherwise."""
+    """Create a job for every item; bulk priority unless asked otherwise. Up to 10,000 items in a JSON
+    body; up to SNEAKY_MAX_BATCH_ITEMS as NDJSON (``Content-Type: application/x-ndjson``: the first line
+    the batch's settings, then one item per line), which the API reads a part at a time."""
+    items = body.pop("items")
+    if len(items) > JSON_BATCH_ITEMS:
+        raise SneakyError(f"a JSON body holds at most {JSON_BATCH_ITEMS:,} items; send a larger batch as NDJSON "
+                          "(Content-Type: application/x-ndjson)", "too_many_items")
+    return _accepted(submission.accept_batch(services(), current_tenant(), body, items, JSON_BATCH_ITEMS))
+
+
+def create_batch_ndjson() -> tuple[dict[str, Any], int, dict[str, str]]:
     s = services()
-    tenant, items, shared = current_tenant(), body["items"], body.get("mask_key")
-    submission.check_webhook(s, body.get("webhook_url"))
-    submission.check_capacity(s, body["priority"], -(-len(items) // s.settings.bulk_group_size))
-    if bool(shared) == any(item.get("mask_key") for item in items) or (
-            not shared and not all(item.get("mask_key") for item in items)):
-        raise SneakyError("give every item its mask_key, or one shared mask_key for all items", "invalid_field")
-    shared_info = None
-    if shared:
-        try:
-            shared_info = submission.inspect_upload(s, tenant, shared, "mask", complete=False)
-        except SneakyError as exc:
-            raise SneakyError(f"shared mask: {exc.detail}", exc.code) from None
+    lines = _ndjson_lines(idempotency.body_stream())
+    try:
+        options = BatchOptions().load(next(lines, None) or {})
+    except ValidationError as exc:
+        raise validation_problem({"json": exc.messages}) from None
+    items = (_ndjson_item(index, line) for index, line in enumerate(lines))
+    return _accepted(submission.accept_batch(s, current_tenant(), options, items, s.settings.max_batch_items))
 
-    def check(indexed: tuple[int, dict[str, Any]]) -> Checked | dict[str, Any]:
-        index, item = indexed
-        try:
-            meta = submission.check_metadata(s, item.get("metadata"))
-            photo, image_key = submission.inspect_upload(s, tenant, item["image_key"], "image", complete=False)
-            mask, mask_key = shared_info or submission.inspect_upload(s, tenant, item["mask_key"], "mask",
-                                                                      complete=False)
-            check_same_size(photo, mask)
-            return photo, image_key, mask_key, meta
-        except Exception as exc:  # every item is accounted for, whatever went wrong with it
-            error = translate(exc)
-            if error.code in ("queue_unavailable", "storage_unavailable", "internal"):
-                raise
-            return {"index": index, "image_key": item["image_key"], "code": error.code, "detail": error.detail}
 
-    with ThreadPoolExecutor(8) as pool:
-        checked = list(pool.map(check, enumerate(items)))
-    errors = [c for c in checked if isinstance(c, dict)]
-    if errors:
-        raise SneakyError(f"{len(errors)} of {len(items)} items cannot be processed; nothing was created",
-                          "invalid_items", items=errors)
-    engine = body.get("engine") or s.settings.default_engine
-    jobs = [Job.new(tenant, engine, body["priority"], photo.as_input(), image_key=image_key, mask_key=mask_key,
-                    metadata=meta, webhook_url=body.get("webhook_url"), grow=body["grow"])
-            for photo, image_key, mask_key, meta in (c for c in checked if not isinstance(c, dict))]
-    batch = submission.submit_batch(s, tenant, jobs, {"engine": engine, "priority": body["priority"],
-                                                      "grow": body["grow"]})
+def _ndjson_lines(stream: IO[bytes]) -> Iterator[Any]:
+    """Each non-empty line parsed strictly (core/strictjson.py); a line that is not JSON is refused with its number."""
+    for number, line in enumerate(iter(lambda: stream.readline(MAX_LINE_BYTES + 1), b""), start=1):
+        if len(line) > MAX_LINE_BYTES:
+            raise SneakyError(f"line {number} is longer than {MAX_LINE_BYTES:,} bytes", "too_large")
+        if not line.strip():
+            continue
+        try:
+            yield strictjson.loads(line)
+        except ValueError as exc:
+            raise SneakyError(f"line {number} is not acceptable JSON: {exc}", "invalid_json") from None
+
+
+def _ndjson_item(index: int, value: Any) -> dict[str, Any]:
+    """An item as the JSON body's schema takes it; one that does not fit is passed on as it is and
+    refused in the batch's list of bad items, with its index."""
+    try:
+        return BatchItem().load(value if isinstance(value, dict) else {})
+    except ValidationError as exc:
+        return {"image_key": str(value.get("image_key", "")) if isinstance(value, dict) else "",
+                "invalid": f"item {index}: {exc.messages}"}
+
+
+def _accepted(batch: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
+    s = services()
     summary = s.batches.summary(batch)
-    summary["job_ids"] = [j.id for j in jobs]
+    if batch["total"] <= JSON_BATCH_ITEMS:
+        summary["job_ids"] = s.batches.job_ids(batch["id"])
     return summary, 202, {"Location": url_for("batches.get_batch", batch_id=batch["id"])}
 
 

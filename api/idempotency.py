@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import IO, Any
 
 from flask import current_app, g, request
 
@@ -29,6 +30,14 @@ def fingerprint() -> str:
     h = hashlib.sha256(f"{request.method} {request.path}\n".encode())
     if request.is_json:
         h.update(json.dumps(request.get_json(silent=True), sort_keys=True).encode())
+    elif request.mimetype == "application/x-ndjson":
+        # a streamed batch: hashed as it is copied aside (memory up to 8 MiB, then a file); the view reads the copy
+        spool = tempfile.SpooledTemporaryFile(max_size=8 << 20)
+        while chunk := request.stream.read(1 << 20):
+            h.update(chunk)
+            spool.write(chunk)
+        spool.seek(0)
+        g.spooled_body = spool
     else:
         for name in sorted(request.form):
             h.update(f"{name}={request.form.getlist(name)}\n".encode())
@@ -39,6 +48,12 @@ def fingerprint() -> str:
             stream.seek(0)  # the view reads it again
             h.update(f"\n{name}\n".encode())
     return h.hexdigest()
+
+
+def body_stream() -> IO[bytes]:
+    """The request's body to read once: the copy ``fingerprint`` made, or the request's own stream."""
+    spooled = g.get("spooled_body")
+    return spooled if spooled is not None else request.stream
 
 
 def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:

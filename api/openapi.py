@@ -1,6 +1,7 @@
 """The OpenAPI document, completed where APIFlask cannot say it all: every error is problem+json,
-the errors any route may answer, the result download's types, and the JSON variant of
-``POST /v1/jobs`` (APIFlask documents one body schema per route; the multipart form is that one)."""
+the errors any route may answer, the result download's types, the JSON variant of ``POST /v1/jobs``
+(APIFlask documents one body schema per route; the multipart form is that one) and the NDJSON variant
+of ``POST /v1/batches``."""
 
 from __future__ import annotations
 
@@ -39,6 +40,12 @@ def complete(spec: dict[str, Any]) -> dict[str, Any]:
     if submit is not None:
         submit.setdefault("requestBody", {"content": {}})["content"]["application/json"] = {
             "schema": {"$ref": "#/components/schemas/JobFromKeys"}}
+    create_batch = spec.get("paths", {}).get("/v1/batches", {}).get("post")
+    if create_batch is not None:
+        create_batch.setdefault("requestBody", {"content": {}})["content"]["application/x-ndjson"] = {
+            "schema": {"type": "string", "description": "a batch of up to SNEAKY_MAX_BATCH_ITEMS items: the first "
+                       "line a JSON object of the batch's settings (BatchRequest without items), then one BatchItem "
+                       "object per line"}}
     problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
     for path, operations in spec.get("paths", {}).items():
         for _method, operation in operations.items():

@@ -126,8 +126,12 @@ class BatchItem(Schema):
     metadata = Dict(load_default=None)
 
 
-class BatchRequest(Schema):
-    items = List(Nested(BatchItem), required=True, validate=Length(min=1, max=10_000))
+JSON_BATCH_ITEMS = 10_000  # larger batches come as NDJSON, read a part at a time (api/batches.py)
+
+
+class BatchOptions(Schema):
+    """A batch's settings: the JSON body's fields beside ``items``, or an NDJSON body's first line."""
+
     mask_key = String(load_default=None, validate=Length(max=64),
                       metadata={"description": "one mask for every item (a watermark, a date stamp)"})
     engine = String(load_default=None, validate=OneOf(ENGINES))
@@ -136,6 +140,11 @@ class BatchRequest(Schema):
                                             "and shadow are filled too; pixels within this margin change"})
     priority = String(load_default="bulk", validate=OneOf(PRIORITIES))
     webhook_url = URL(load_default=None, schemes={"http", "https"}, validate=Length(max=2048))
+
+
+class BatchRequest(BatchOptions):
+    items = List(Nested(BatchItem), required=True, validate=Length(min=1),
+                 metadata={"description": f"at most {JSON_BATCH_ITEMS:,}; more as NDJSON"})
 
 
 class BatchView(Schema):
@@ -149,7 +158,8 @@ class BatchView(Schema):
     priority = String()
     engine = String()
     grow = Integer()
-    job_ids = List(String())
+    job_ids = List(String(), metadata={"description": "in item order, for batches of up to 10,000 items; "
+                                                      "a larger batch's jobs are in its manifest"})
 
 
 class ManifestItem(Schema):

@@ -20,6 +20,9 @@ TERMINAL = ("succeeded", "failed", "canceled")
 RETRY_STATUSES = (429, 502, 503, 504)
 
 
+JSON_BATCH_ITEMS = 10_000  # the most items one JSON body may hold; more go as NDJSON
+
+
 class SneakyError(RuntimeError):
     """An error answer of the API: ``status``, the stable ``code`` and the ``detail``."""
 
@@ -231,13 +234,23 @@ class SneakyClient:
               priority: str = "bulk", webhook_url: str | None = None, grow: int = 0,
               idempotency_key: str | None = None) -> Batch:
         """Many jobs at once from uploaded keys: ``items`` of ``{"image_key", "mask_key"?, "metadata"?}``,
-        or one shared ``mask_key``. With ``idempotency_key``, sending it again returns the same batch."""
-        body: dict[str, Any] = {"items": items, "priority": priority, "grow": grow}
+        or one shared ``mask_key``. With ``idempotency_key``, sending it again returns the same batch.
+        Up to 10,000 items go as one JSON body, more (up to the API's SNEAKY_MAX_BATCH_ITEMS) as NDJSON
+        lines; a batch that large answers without ``job_ids`` (see ``manifest``)."""
+        import json
+
+        options: dict[str, Any] = {"priority": priority, "grow": grow}
         for name, value in (("mask_key", mask_key), ("engine", engine), ("webhook_url", webhook_url)):
             if value:
-                body[name] = value
+                options[name] = value
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        return Batch.from_dict(self.request("POST", "/v1/batches", (202,), json=body, headers=headers).json())
+        if len(items) <= JSON_BATCH_ITEMS:
+            response = self.request("POST", "/v1/batches", (202,), json={**options, "items": items}, headers=headers)
+        else:
+            body = b"".join(json.dumps(line).encode() + b"\n" for line in [options, *items])  # resent on a retry
+            response = self.request("POST", "/v1/batches", (202,), data=body,
+                                    headers={**headers, "Content-Type": "application/x-ndjson"})
+        return Batch.from_dict(response.json())
 
     def get_batch(self, batch_id: str) -> Batch:
         return Batch.from_dict(self.request("GET", f"/v1/batches/{batch_id}").json())

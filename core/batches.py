@@ -1,7 +1,9 @@
 """Batches: many jobs created at once from objects clients uploaded (``core/uploads.py``).
 
-A batch is a hash plus the list of its job ids (in item order); counts and progress are read
-from the jobs themselves, so they can never drift from the jobs' own state.
+A batch is a hash plus the list of its job ids (in item order). It is filled a part at a time
+(``open``, ``add``, ``seal``), so a batch of 100,000 items is never held whole in memory, and no one
+sees it, nor can any of its jobs run, until it is sealed. Its counts by status are kept by every job
+transition (``core/jobs.py``), so its summary reads one hash whatever its size.
 """
 
 from __future__ import annotations
@@ -25,29 +27,55 @@ class BatchStore:
     def jobs_key(self, batch_id: str) -> str:
         return keyspace.batch_jobs(batch_id, self.jobs.ns)
 
-    def create(self, tenant: str, jobs: list[Job], settings: dict[str, Any]) -> dict[str, Any]:
-        """Write the batch and all its jobs (queued) in one round trip."""
-        batch_id = new_job_id()
-        batch = {"id": batch_id, "tenant": tenant, "total": len(jobs), "created_at": now_rfc3339(), **settings,
-                 **{f"count:{status}": 0 for status in COUNTED}, f"count:{JobStatus.QUEUED}": len(jobs)}
-        for job in jobs:
-            job.batch_id = batch_id
+    def open(self, tenant: str, settings: dict[str, Any]) -> dict[str, Any]:
+        """A new batch, still being filled (``add``): nobody sees it until it is ``seal``ed."""
+        batch = {"id": new_job_id(), "tenant": tenant, "total": 0, "created_at": now_rfc3339(), "accepting": "1",
+                 **settings, **{f"count:{status}": 0 for status in COUNTED}}
         with self.redis.pipeline() as pipe:
-            for job in jobs:
-                self.jobs.create(job, pipe=pipe)
-            pipe.hset(self.key(batch_id), mapping={k: str(v) for k, v in batch.items()})
-            pipe.rpush(self.jobs_key(batch_id), *[j.id for j in jobs])
-            for key in (self.key(batch_id), self.jobs_key(batch_id)):
-                pipe.expire(key, self.jobs.retention)
+            pipe.hset(self.key(batch["id"]), mapping={k: str(v) for k, v in batch.items()})
+            pipe.expire(self.key(batch["id"]), self.jobs.retention)
             pipe.execute()
         return batch
+
+    def add(self, batch: dict[str, Any], jobs: list[Job]) -> None:
+        """Write a part of the batch's jobs (queued, not yet sent to any queue) in one round trip."""
+        if not jobs:
+            return
+        with self.redis.pipeline() as pipe:
+            for job in jobs:
+                job.batch_id = batch["id"]
+                self.jobs.create(job, pipe=pipe)
+            pipe.rpush(self.jobs_key(batch["id"]), *[j.id for j in jobs])
+            pipe.expire(self.jobs_key(batch["id"]), self.jobs.retention)
+            pipe.hincrby(self.key(batch["id"]), f"count:{JobStatus.QUEUED}", len(jobs))
+            pipe.execute()
+        batch["total"] += len(jobs)
+        batch[f"count:{JobStatus.QUEUED}"] = int(batch[f"count:{JobStatus.QUEUED}"]) + len(jobs)
+
+    def seal(self, batch: dict[str, Any]) -> None:
+        """Every job is in: the batch is visible, with its total."""
+        with self.redis.pipeline() as pipe:
+            pipe.hset(self.key(batch["id"]), "total", str(batch["total"]))
+            pipe.hdel(self.key(batch["id"]), "accepting")
+            pipe.execute()
+        batch.pop("accepting", None)
+
+    def discard(self, batch: dict[str, Any], page: int = 1000) -> None:
+        """A batch refused while being filled: its jobs and keys go, a page of jobs at a time."""
+        for start in range(0, batch["total"], page):
+            with self.redis.pipeline() as pipe:
+                for job_id in self.job_ids(batch["id"], start, page):
+                    pipe.delete(self.jobs.job_key(job_id))
+                    pipe.zrem(self.jobs.tenant_key(batch["tenant"]), job_id)
+                pipe.execute()
+        self.redis.delete(self.key(batch["id"]), self.jobs_key(batch["id"]))
 
     def get(self, batch_id: str, tenant: str) -> dict[str, Any] | None:
         if not valid_id(batch_id):
             return None
         raw = self.redis.hgetall(self.key(batch_id))
         batch = {k.decode(): v.decode() for k, v in raw.items()}
-        if not batch or batch.get("tenant") != tenant:
+        if not batch or batch.get("tenant") != tenant or batch.get("accepting"):
             return None
         batch["total"] = int(batch["total"])
         return batch

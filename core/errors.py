@@ -38,6 +38,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "invalid_key": (422, "an image or mask key that is not an upload key"),
     "upload_missing": (422, "nothing was uploaded under the key"),
     "invalid_items": (422, "batch items that cannot be processed (each listed)"),
+    "too_many_items": (422, "a batch above SNEAKY_MAX_BATCH_ITEMS items (10,000 in one JSON body)"),
     "idempotency_mismatch": (422, "an Idempotency-Key reused for a different request"),
     "queue_full": (429, "back-pressure: the queue is at its limit"),
     "rate_limited": (429, "the tenant's request rate is over SNEAKY_RATE_LIMIT"),

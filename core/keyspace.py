@@ -5,7 +5,7 @@ r"""Every Redis key Sneaky uses, in one place: its name, type, owner and lifetim
 | `sneaky:job:{job_id}` | hash: the job record (core.jobs) | core.jobs.JobStore | SNEAKY_RETENTION_SECONDS |
 | `sneaky:tenant:{tenant}:jobs` | sorted set: the tenant's job ids, by creation | core.jobs.JobStore | retention |
 | `sneaky:done:{job_id}` | list: one item when the job ends, wakes long polls | core.jobs.JobStore | 60 s |
-| `sneaky:batch:{batch_id}` | hash: the batch's settings and total | core.batches.BatchStore | retention |
+| `sneaky:batch:{batch_id}` | hash: settings, total, counts; `accepting` | core.batches.BatchStore | retention |
 | `sneaky:batch:{batch_id}:jobs` | list: the batch's job ids, in item order | core.batches.BatchStore | retention |
 | `sneaky:apikey:{sha256}` | hash: an API key's tenant, name, state | core.keys.KeyStore | until revoked and removed |
 | `sneaky:apikeys` | set: the sha256 of every key | core.keys.KeyStore | forever |

@@ -31,6 +31,7 @@ class Settings:
     max_queued_interactive: int = 10_000  # messages waiting; above it submissions get 429
     max_queued_bulk: int = 100_000  # (a bulk message carries up to bulk_group_size jobs)
     interactive_window_ms: int = 0  # >0: interactive jobs arriving this close together share a forward pass (GPU)
+    max_batch_items: int = 100_000  # items of one batch sent as NDJSON (a JSON body holds up to 10,000)
     bulk_group_size: int = 8  # batch jobs per worker message: their crops share forward passes
     stop_grace_seconds: int = 600  # SIGTERM: the job in hand may finish this long, then it is handed back
     lease_seconds: int = 30  # a running job's lease: a worker gone this long hands its jobs back (at most 60)

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from . import strictjson
-from .errors import ObjectMissing, SneakyError
+from .errors import ObjectMissing, SneakyError, translate
 from .jobs import Job, JobStatus
 from .metrics import JOBS_SUBMITTED
-from .photos import HEADER_BYTES, PhotoInfo, inspect
+from .photos import HEADER_BYTES, PhotoInfo, check_same_size, inspect
 from .queue import RUN_WAITING, enqueue, enqueue_token, queue_depth
 from .services import Services
 from .uploads import UPLOAD_KEY, upload_object_key
@@ -107,33 +109,124 @@ def submit(s: Services, job: Job, inputs_stored_here: bool = False) -> Job:
     return job
 
 
-def submit_batch(s: Services, tenant: str, jobs: list[Job], settings: dict[str, Any]) -> dict[str, Any]:
-    """Record a batch and its jobs, then enqueue them SNEAKY_BULK_GROUP_SIZE to a message. Once the
-    batch exists, a job the queue did not take fails ``queue_unavailable`` rather than stay queued."""
-    batch = s.batches.create(tenant, jobs, settings)
-    size = s.settings.bulk_group_size
-    groups = [[j.id for j in jobs[start : start + size]] for start in range(0, len(jobs), size)]
-    unsent = list(groups)
+BATCH_PART = 1000  # items checked and written together: what a batch holds in memory at a time
+LISTED_ERRORS = 1000  # a refused batch lists this many bad items (and counts them all)
+
+
+def accept_batch(s: Services, tenant: str, options: dict[str, Any], items: Iterable[dict[str, Any]],
+                 limit: int) -> dict[str, Any]:
+    """A batch from ``items`` (an iterable: a request's lines can be read as they arrive), accepted whole
+    or not at all. Items are checked from their uploads' headers and written a part at a time; the
+    batch is invisible and none of its jobs queued until every item passed, then it is sealed and its
+    jobs sent, SNEAKY_BULK_GROUP_SIZE to a message. A refusal (bad items, more than ``limit`` items,
+    the queue full) leaves nothing behind. ``options``: engine, priority, grow, webhook_url, mask_key
+    (one mask for every item)."""
+    check_webhook(s, options.get("webhook_url"))
+    check_capacity(s, options["priority"])  # early, for the common case; again with the real count below
+    engine = options.get("engine") or s.settings.default_engine
+    shared = options.get("mask_key")
+    shared_info = None
+    if shared:
+        try:
+            shared_info = inspect_upload(s, tenant, shared, "mask", complete=False)
+        except SneakyError as exc:
+            raise SneakyError(f"shared mask: {exc.detail}", exc.code) from None
+
+    def check(indexed: tuple[int, dict[str, Any]]) -> Job | dict[str, Any]:
+        index, item = indexed
+        try:
+            if item.get("invalid"):  # an item the edge could not read carries its reason
+                raise SneakyError(item["invalid"], "invalid_field")
+            if bool(shared) == bool(item.get("mask_key")):
+                raise SneakyError("give every item its mask_key, or one shared mask_key for all items",
+                                  "invalid_field")
+            meta = check_metadata(s, item.get("metadata"))
+            photo, image_key = inspect_upload(s, tenant, item["image_key"], "image", complete=False)
+            mask, mask_key = shared_info or inspect_upload(s, tenant, item["mask_key"], "mask", complete=False)
+            check_same_size(photo, mask)
+            return Job.new(tenant, engine, options["priority"], photo.as_input(), image_key=image_key,
+                           mask_key=mask_key, metadata=meta, webhook_url=options.get("webhook_url"),
+                           grow=options["grow"])
+        except Exception as exc:  # every item is accounted for, whatever went wrong with it
+            error = translate(exc)
+            if error.code in ("queue_unavailable", "storage_unavailable", "internal"):
+                raise
+            return {"index": index, "image_key": item.get("image_key", ""), "code": error.code,
+                    "detail": error.detail}
+
+    batch = s.batches.open(tenant, {"engine": engine, "priority": options["priority"], "grow": options["grow"]})
+    errors: list[dict[str, Any]] = []
+    bad = seen = 0
     try:
-        if settings["priority"] == "bulk":  # tenants take turns (core/fairshare.py)
-            s.fair.put(tenant, groups)
-            for _ in groups:
-                enqueue_token(s.celery, s.settings.job_time_limit, size)
-        else:
-            while unsent:
-                enqueue(s.celery, unsent[0], settings["priority"], s.settings.job_time_limit)
-                unsent.pop(0)
+        with ThreadPoolExecutor(8) as pool:
+            for part in _parts(enumerate(items), BATCH_PART):
+                seen += len(part)
+                if seen > limit:
+                    raise SneakyError(f"a batch holds at most {limit:,} items", "too_many_items")
+                checked = list(pool.map(check, part))
+                failed = [c for c in checked if isinstance(c, dict)]
+                bad += len(failed)
+                errors += failed[: LISTED_ERRORS - len(errors)]
+                if not bad:  # once one item is bad nothing will be created: only the checking goes on
+                    s.batches.add(batch, [c for c in checked if isinstance(c, Job)])
+        if not seen:
+            raise SneakyError("a batch needs at least one item", "invalid_field")
+        if bad:
+            listed = "" if bad == len(errors) else f" (the first {len(errors):,} are listed)"
+            raise SneakyError(f"{bad:,} of {seen:,} items cannot be processed; nothing was created{listed}",
+                              "invalid_items", items=errors)
+        check_capacity(s, options["priority"], -(-batch["total"] // s.settings.bulk_group_size))
+        s.batches.seal(batch)
+    except BaseException:
+        _quietly(lambda: s.batches.discard(batch))
+        raise
+    _send_batch(s, batch)
+    JOBS_SUBMITTED.labels(options["priority"], engine).inc(batch["total"])
+    log.info("batch submitted", extra={"batch_id": batch["id"], "tenant": tenant, "jobs": batch["total"]})
+    return batch
+
+
+def _parts(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    part: list[Any] = []
+    for item in items:
+        part.append(item)
+        if len(part) == size:
+            yield part
+            part = []
+    if part:
+        yield part
+
+
+def _send_batch(s: Services, batch: dict[str, Any]) -> None:
+    """Enqueue a sealed batch's jobs a page at a time, SNEAKY_BULK_GROUP_SIZE to a message. Once the
+    batch exists, a job the queue did not take fails ``queue_unavailable`` rather than stay queued."""
+    size, priority, tenant = s.settings.bulk_group_size, batch["priority"], batch["tenant"]
+    page = size * 125
+    groups: list[list[str]] = []  # this page's groups not yet sent
+    page_end = 0
+    waiting = False  # this page's groups are in the tenants' rotation (tokens may not all be sent)
+    try:
+        for start in range(0, batch["total"], page):
+            ids = s.batches.job_ids(batch["id"], start, page)
+            page_end = start + len(ids)
+            groups = [ids[i : i + size] for i in range(0, len(ids), size)]
+            if priority == "bulk":  # tenants take turns (core/fairshare.py)
+                s.fair.put(tenant, groups)
+                waiting = True
+                for _ in range(len(groups)):
+                    enqueue_token(s.celery, s.settings.job_time_limit, size)
+            else:
+                while groups:
+                    enqueue(s.celery, groups[0], priority, s.settings.job_time_limit)
+                    groups.pop(0)
+            groups, waiting = [], False
     except Exception:
-        # the batch exists: every job no message will run fails queue_unavailable rather than stay queued
-        if settings["priority"] == "bulk":
-            unsent = s.fair.withdraw(tenant, groups)
+        # what no message will run fails queue_unavailable: this page's groups still waiting, and every page after
+        unsent = s.fair.withdraw(tenant, groups) if waiting else groups
         stranded = SneakyError("the job could not be queued", "queue_unavailable")
-        for job_id in (job_id for group in unsent for job_id in group):
+        for job_id in [j for group in unsent for j in group] + s.batches.job_ids(batch["id"], page_end):
             s.jobs.fail(job_id, stranded)
         raise
-    JOBS_SUBMITTED.labels(settings["priority"], settings["engine"]).inc(len(jobs))
-    log.info("batch submitted", extra={"batch_id": batch["id"], "tenant": tenant, "jobs": len(jobs)})
-    return batch
 
 
 def cancel(s: Services, job: Job) -> bool:

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import json
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from PIL import Image
 
 from client.sdk import SneakyClient, SneakyError
 from tests.helpers import eventually, mask_for, photo, png_bytes
+from tests.servers import ServiceStack
 
 
 @pytest.fixture(scope="module")
@@ -165,3 +167,74 @@ def test_batches_are_not_found_for_unknown_ids(client):
     with pytest.raises(SneakyError) as err:
         client.get_batch("0123456789abcdef")
     assert err.value.status == 404 and err.value.code == "not_found"
+
+
+def test_a_batch_larger_than_a_json_body_goes_as_ndjson_and_is_read_in_parts(client, stack):
+    if stack.kind != "local":
+        pytest.skip("the storage backend plays no part in reading a batch in parts (local storage is quicker)")
+    keys = client.upload(photos(3, seed=40))
+    [mask] = client.upload([mask_for(48, 40)[0]])
+    items = [{"image_key": keys[i % 3], "metadata": {"n": i}} for i in range(12_000)]
+    batch = client.batch(items, mask_key=mask, priority="bulk")  # above 10,000: the SDK sends NDJSON
+    try:
+        assert batch.total == 12_000 and batch.job_ids == []  # a batch this large lists its jobs in the manifest
+        summary = client.get_batch(batch.id)
+        assert summary.total == 12_000 and sum(summary.counts.values()) == 12_000
+        page = client.request("GET", f"/v1/batches/{batch.id}/results", params={"cursor": 11_990, "limit": 10}).json()
+        assert [item["index"] for item in page["items"]] == list(range(11_990, 12_000))
+        assert page["next_cursor"] is None
+        job = client.get(page["items"][-1]["job_id"])
+        assert job.metadata == {"n": 11_999}  # item order kept across the parts
+    finally:
+        client.cancel_batch(batch.id)
+    wait_batch(client, batch.id)
+
+
+def ndjson(client, lines, **headers):
+    body = b"".join((line if isinstance(line, bytes) else json.dumps(line).encode()) + b"\n" for line in lines)
+    return client.session.post(f"{client.url}/v1/batches", data=body, timeout=60,
+                               headers={"Content-Type": "application/x-ndjson", **headers})
+
+
+def test_ndjson_batches_are_refused_whole_with_the_line_or_item_at_fault(client, stack):
+    keys = client.upload(photos(2, seed=50))
+    [mask] = client.upload([mask_for(48, 40)[0]])
+    before = set(stack.redis().keys("sneaky:*"))
+    good = [{"image_key": keys[i % 2]} for i in range(1500)]  # more than one part (1,000 items)
+    not_json = ndjson(client, [{"mask_key": mask}, *good[:1200], b"{not json", *good[1200:]])
+    assert not_json.status_code == 400 and not_json.json()["code"] == "invalid_json"
+    assert "line 1202" in not_json.json()["detail"]
+    bad_items = ndjson(client, [{"mask_key": mask}, *good[:1100], {"image_key": "../x"}, {"colour": "red"},
+                                *good[1100:]])
+    assert bad_items.status_code == 422 and bad_items.json()["code"] == "invalid_items"
+    assert {e["index"]: e["code"] for e in bad_items.json()["items"]} == {1100: "invalid_key", 1101: "invalid_field"}
+    bad_options = ndjson(client, [{"mask_key": mask, "priority": "urgent"}, *good[:3]])
+    assert bad_options.status_code == 422
+    empty = ndjson(client, [{"mask_key": mask}])
+    assert empty.status_code == 422 and empty.json()["code"] == "invalid_field"
+    too_many_for_json = client.session.post(f"{client.url}/v1/batches", timeout=60, json={
+        "mask_key": mask, "items": [{"image_key": keys[0]}] * 10_001})
+    assert too_many_for_json.status_code == 422 and too_many_for_json.json()["code"] == "too_many_items"
+    assert set(stack.redis().keys("sneaky:*")) - before <= {k for k in stack.redis().keys("sneaky:ratelimit*")}
+
+
+def test_an_ndjson_batch_above_the_limit_is_refused_and_leaves_nothing(lone_env, log_dir):
+    env = lone_env(11, SNEAKY_MAX_BATCH_ITEMS="1500")
+    stack = ServiceStack(log_dir, env)
+    stack.start_api()
+    try:
+        client = SneakyClient(stack.api_url)
+        keys = client.upload(photos(1, seed=60))
+        [mask] = client.upload([mask_for(48, 40)[0]])
+        before = set(stack.redis().keys("sneaky:*"))
+        refused = ndjson(client, [{"mask_key": mask}, *[{"image_key": keys[0]}] * 1501])
+        assert refused.status_code == 422 and refused.json()["code"] == "too_many_items"
+        assert set(stack.redis().keys("sneaky:*")) == before  # the first part's 1,000 jobs are gone again
+        replayed = [ndjson(client, [{"mask_key": mask}, *[{"image_key": keys[0]}] * 1500], **{"Idempotency-Key": "k1"})
+                    for _ in range(2)]
+        assert [r.status_code for r in replayed] == [202, 202] and replayed[1].headers["Idempotent-Replayed"] == "true"
+        assert replayed[0].json()["id"] == replayed[1].json()["id"] and replayed[0].json()["total"] == 1500
+        other = ndjson(client, [{"mask_key": mask}, *[{"image_key": keys[0]}] * 1499], **{"Idempotency-Key": "k1"})
+        assert other.status_code == 422 and other.json()["code"] == "idempotency_mismatch"
+    finally:
+        stack.stop()
