@@ -65,6 +65,9 @@ def create_batch(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, s
     if len(items) > JSON_BATCH_ITEMS:
         raise SneakyError(f"a JSON body holds at most {JSON_BATCH_ITEMS:,} items; send a larger batch as NDJSON "
                           "(Content-Type: application/x-ndjson)", "too_many_items")
+    # the whole body is here: a mask rule broken anywhere refuses it at once (NDJSON lists such items instead)
+    if any(bool(body.get("mask_key")) == bool(item.get("mask_key")) for item in items):
+        raise SneakyError("give every item its mask_key, or one shared mask_key for all items", "invalid_field")
     return _accepted(submission.accept_batch(services(), current_tenant(), body, items, JSON_BATCH_ITEMS))
 
 
