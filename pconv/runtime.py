@@ -110,7 +110,9 @@ class OpenVINOFill:
         import openvino as ov
 
         converted = convert(model)
-        config: dict[str, object] = {}
+        # no pinning: OpenVINO would pin every pool process's threads to the same first cores (two processes
+        # on two cores then share one; docs/benchmarks.md, "PConv through the stack")
+        config: dict[str, object] = {"ENABLE_CPU_PINNING": False}
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
         if precision:
