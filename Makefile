@@ -43,6 +43,13 @@ bench: $(STAMP)
 	$(BIN)/python bench/huge_photo.py --write docs/benchmarks.md
 	$(BIN)/python bench/hostile.py --write docs/benchmarks.md
 	$(BIN)/python bench/pool_threads.py --write docs/benchmarks.md
+	$(BIN)/python bench/png_encoding.py --write docs/benchmarks.md
+	$(BIN)/python bench/cpu_runtimes.py --write docs/benchmarks.md
+	$(BIN)/python bench/pconv_stack.py --photos 120 --write docs/benchmarks.md
+	$(BIN)/python bench/big_batch.py --write docs/benchmarks.md
+	$(BIN)/python bench/profile_service.py --write docs/benchmarks.md
+	# beside IOPaint when it is installed apart: make bench IOPAINT=/path/to/venv/bin/iopaint
+	$(if $(IOPAINT),$(BIN)/python bench/iopaint_compare.py --iopaint $(IOPAINT) --write docs/benchmarks.md)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -94,7 +94,7 @@ def main(argv=None) -> int:
         for run_one, url, _ in servers.values():  # warm-up
             load(run_one, url, work, 1, 3)
         for clients in args.clients:
-            per_client = max(1, args.jobs // clients)
+            per_client = max(1, args.jobs * max(1, clients // 4) // clients)  # as bench/service.py
             measured = {}
             for name, (run_one, url, pid) in servers.items():
                 before = process_cpu(pid)
