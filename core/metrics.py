@@ -24,6 +24,9 @@ JOB_LATENCY = Histogram("sneaky_job_latency_seconds", "Submission to end state, 
                         buckets=LATENCY_BUCKETS)
 MODEL_LATENCY = Histogram("sneaky_model_latency_seconds", "Filling one group of jobs (decode excluded)",
                           ["engine"], buckets=LATENCY_BUCKETS)
+MODEL_BUSY = Histogram("sneaky_model_busy_fraction", "Share of a group's time spent filling (the rest: reading, "
+                       "decoding, encoding, storing, recording)", ["engine"],
+                       buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0))
 BATCH_SIZE = Histogram("sneaky_batch_size", "Jobs filled together in one group", buckets=(1, 2, 4, 8, 16, 32))
 GPU_MEMORY = Gauge("sneaky_worker_gpu_memory_bytes", "GPU memory allocated by a worker process",
                    multiprocess_mode="max")

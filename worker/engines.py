@@ -20,17 +20,34 @@ _weights: str | None = None
 _flip_average = True
 _threads = 0
 _runtime = "auto"
+_stage_threads: int | None = None
 
 
-def configure(weights: str | None, flip_average: bool = True, threads: int = 0, runtime: str = "auto") -> None:
+def configure(weights: str | None, flip_average: bool = True, threads: int = 0, runtime: str = "auto",
+              stage_threads: int | None = None) -> None:
     """Set before the first ``get``: engines already loaded keep their settings. ``threads``: the
     CPU threads each engine may use in this process (0: each library's own choice). ``runtime``: the
-    network's runtime on CPU (``pconv/runtime.py``)."""
-    global _weights, _flip_average, _threads, _runtime
+    network's runtime on CPU (``pconv/runtime.py``). ``stage_threads``: see ``stage_threads()``."""
+    global _weights, _flip_average, _threads, _runtime, _stage_threads
+    _stage_threads = stage_threads
     _weights = weights or None
     _flip_average = flip_average
     _threads = threads
     _runtime = runtime
+
+
+def stage_threads() -> int:
+    """Threads for a group's reading and writing stages (worker/pipeline.py), unless configured: a CUDA
+    engine leaves the process's cores to them; on CPU the engine needs them, and the stages run one job
+    after another."""
+    import sys
+
+    if _stage_threads is not None:
+        return max(1, _stage_threads)
+    torch = sys.modules.get("torch")  # loaded with the first model engine only
+    if torch is None or not torch.cuda.is_available():
+        return 1
+    return max(1, _threads)
 
 
 def threads_per_process(cores: int, processes: int, setting: int = 0) -> int:

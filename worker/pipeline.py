@@ -12,9 +12,11 @@ import logging
 import sys
 import time
 import warnings
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from celery.exceptions import SoftTimeLimitExceeded
@@ -22,7 +24,7 @@ from PIL import Image
 
 from core.errors import ObjectMissing, SneakyError, translate
 from core.jobs import TERMINAL, Job, JobStatus
-from core.metrics import BATCH_SIZE, GPU_MEMORY, JOB_LATENCY, JOBS_FINISHED, MODEL_LATENCY
+from core.metrics import BATCH_SIZE, GPU_MEMORY, JOB_LATENCY, JOBS_FINISHED, MODEL_BUSY, MODEL_LATENCY
 from core.photos import ACCEPTED_FORMATS, EXTENSIONS, check_decodes, inspect
 from core.queue import enqueue
 from core.retry import retrying
@@ -86,7 +88,8 @@ def _run(services: Services, job_ids: list[str], heartbeat: Heartbeat) -> list[W
     # every job of the message from the moment it is in hand: one not yet started when the host dies
     # would otherwise wait for the broker's visibility timeout
     retrying(lambda: heartbeat.hold(*job_ids), "take the leases")
-    work = [_load(services, job_id) for job_id in job_ids]
+    started, filling = time.monotonic(), 0.0
+    work = _each(lambda job_id: _load(services, job_id), job_ids)
     by_engine: dict[str, list[Work]] = {}
     for w in work:
         if w.outcome is None and w.job is not None:
@@ -95,15 +98,34 @@ def _run(services: Services, job_ids: list[str], heartbeat: Heartbeat) -> list[W
         BATCH_SIZE.observe(len(group))
         for w in group:
             w.group = len(group)
+        began = time.monotonic()
         with MODEL_LATENCY.labels(engine).time():
             _fill(services, engine, group)
+        filling += time.monotonic() - began
         _record_gpu_memory()
-    for w in work:
+
+    def finish(w: Work) -> Work:
         if w.outcome is None:
             w.outcome = _store(services, w)
         if w.job is not None and w.outcome in TERMINAL:  # its waiters woke with the transition that ended it
             _count_finished(w)
+        return w
+
+    _each(finish, work)
+    if by_engine:
+        MODEL_BUSY.labels(next(iter(by_engine))).observe(filling / max(1e-9, time.monotonic() - started))
     return work
+
+
+def _each(step: Callable[[Any], Work], items: list[Any]) -> list[Work]:
+    """A stage of the group (reading and decoding, or encoding and storing), one job per thread where the
+    process has cores to spare (a GPU host: the model waits less for them; decoders, encoders and network
+    calls release the GIL), in order; one after another where the model shares the cores (CPU workers)."""
+    threads = min(engines.stage_threads(), len(items))
+    if threads <= 1:
+        return [step(item) for item in items]
+    with ThreadPoolExecutor(threads, thread_name_prefix="stage") as pool:
+        return list(pool.map(step, items))
 
 
 def _count_finished(w: Work) -> None:
