@@ -36,11 +36,21 @@ def end() -> None:
     _marker(os.getpid()).unlink(missing_ok=True)
 
 
-def grace_over() -> bool:
-    """In whichever process runs the job (a pool child, or the main process itself)."""
+def _grace_ends() -> float | None:
     for pid in (os.getppid(), os.getpid()):
         try:
-            return time.time() > float(_marker(pid).read_text())
+            return float(_marker(pid).read_text())
         except (OSError, ValueError):
             continue
-    return False
+    return None
+
+
+def grace_over() -> bool:
+    """In whichever process runs the job (a pool child, or the main process itself)."""
+    ends = _grace_ends()
+    return ends is not None and time.time() > ends
+
+
+def stopping() -> bool:
+    """A stop has begun: take no more work in hand than the job being done (a group read ahead, say)."""
+    return _grace_ends() is not None

@@ -76,20 +76,67 @@ def run(services: Services, job_ids: list[str], heartbeat: Heartbeat) -> list[Wo
     outcome; jobs that ended have woken their waiters. Each started job's lease is held by
     ``heartbeat`` until the group is done."""
     try:
-        return _run(services, job_ids, heartbeat)
+        return _finish(services, _load_group(services, job_ids, heartbeat))
     finally:
-        try:
-            heartbeat.release(job_ids)
-        except Exception:  # leases run out by themselves; the jobs have ended or gone back
-            log.warning("could not release the leases of %s", job_ids)
+        _release(heartbeat, job_ids)
 
 
-def _run(services: Services, job_ids: list[str], heartbeat: Heartbeat) -> list[Work]:
+def run_groups(services: Services, take: Callable[[], list[str] | None], heartbeat: Heartbeat,
+               budget_seconds: float) -> list[Work]:
+    """Bulk groups one after another, each next one taken (``take``: the tenants' turn, core/fairshare.py),
+    read and decoded in a thread while the model fills the one before, so a GPU waits for no input.
+    Stops when no group waits, when ``budget_seconds`` have passed (the task's time limit), or when the
+    worker is stopping: a group read ahead then goes back to its queue, as any job in hand does."""
+    deadline = time.monotonic() + budget_seconds
+    first = take()
+    if not first:
+        return []
+    done: list[Work] = []
+    current: tuple[list[str], list[Work]] | None = (first, _load_group(services, first, heartbeat))
+    with ThreadPoolExecutor(1, thread_name_prefix="read-ahead") as ahead:
+        while current is not None:
+            job_ids, loaded = current
+
+            def read_next() -> tuple[list[str], list[Work]] | None:
+                if time.monotonic() > deadline or drain.stopping():
+                    return None
+                following = take()
+                return (following, _load_group(services, following, heartbeat)) if following else None
+
+            following = ahead.submit(read_next)
+            try:
+                done += _finish(services, loaded)
+            finally:
+                _release(heartbeat, job_ids)
+            current = following.result()
+            if current is not None and drain.stopping():  # read ahead, never filled: back to the queue
+                job_ids, loaded = current
+                for w in loaded:
+                    if w.outcome is None and w.job is not None:
+                        w.outcome = _hand_back(services, w)
+                done += loaded
+                _release(heartbeat, job_ids)
+                current = None
+    return done
+
+
+def _release(heartbeat: Heartbeat, job_ids: list[str]) -> None:
+    try:
+        heartbeat.release(job_ids)
+    except Exception:  # leases run out by themselves; the jobs have ended or gone back
+        log.warning("could not release the leases of %s", job_ids)
+
+
+def _load_group(services: Services, job_ids: list[str], heartbeat: Heartbeat) -> list[Work]:
     # every job of the message from the moment it is in hand: one not yet started when the host dies
     # would otherwise wait for the broker's visibility timeout
     retrying(lambda: heartbeat.hold(*job_ids), "take the leases")
+    return _each(lambda job_id: _load(services, job_id), job_ids)
+
+
+def _finish(services: Services, work: list[Work]) -> list[Work]:
+    """Fill a loaded group (jobs sharing an engine together), then store and record each job."""
     started, filling = time.monotonic(), 0.0
-    work = _each(lambda job_id: _load(services, job_id), job_ids)
     by_engine: dict[str, list[Work]] = {}
     for w in work:
         if w.outcome is None and w.job is not None:

@@ -11,7 +11,7 @@ from core.keyspace import WEBHOOK_QUEUE
 from core.queue import DELIVER_WEBHOOK, RUN_JOBS, RUN_NEXT_BULK, RUN_WAITING, enqueue, enqueue_webhook
 from core.retry import retrying
 
-from . import pipeline, webhooks
+from . import engines, pipeline, webhooks
 from .app import app, heartbeat, services, settings
 
 
@@ -31,17 +31,32 @@ def _run_jobs(self: Task, job_ids: list[str]) -> list[str | None]:
             enqueue(app, [job_id], queue, settings.job_time_limit)
         return ["split"] * len(job_ids)
     work = pipeline.run(s, job_ids, heartbeat())
+    _send_webhooks(work)
+    return [w.outcome for w in work]
+
+
+def _send_webhooks(work: list[pipeline.Work]) -> None:
     for w in work:
         if w.job is not None and w.job.webhook_url and w.outcome in TERMINAL:
             enqueue_webhook(app, w.job_id)
-    return [w.outcome for w in work]
 
 
 @app.task(name=RUN_NEXT_BULK, bind=True)
 def run_next_bulk(self: Task) -> list[str | None]:
-    """A token from ``bulk``: the next group of the tenant whose turn it is (core/fairshare.py)."""
+    """A token from ``bulk``: the next group of the tenant whose turn it is (core/fairshare.py). Where the
+    stages run beside the model (GPU hosts), the groups after it follow in the same task, each read while
+    the one before is filled; their own tokens then find nothing, which costs nothing."""
+    s = services()
+
+    def take() -> list[str] | None:
+        return retrying(s.fair.take, "take the next bulk group")
+
     try:
-        job_ids = retrying(services().fair.take, "take the next bulk group")
+        if engines.stage_threads() > 1:
+            work = pipeline.run_groups(s, take, heartbeat(), budget_seconds=settings.job_time_limit / 2)
+            _send_webhooks(work)
+            return [w.outcome for w in work]
+        job_ids = take()
     except redis.RedisError as exc:
         raise Reject(f"the job store is unavailable: {exc}", requeue=True) from exc
     return run_jobs(job_ids) if job_ids else []

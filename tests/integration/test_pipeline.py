@@ -12,11 +12,12 @@ import redis
 from PIL import Image
 from prometheus_client import REGISTRY
 
+from core import keyspace
 from core.jobs import Job, JobStatus
 from core.services import Services
 from core.settings import Settings
-from tests.helpers import mask_for, photo, png_bytes
-from worker import engines, pipeline
+from tests.helpers import eventually, mask_for, photo, png_bytes
+from worker import drain, engines, pipeline
 from worker.leases import Heartbeat
 
 
@@ -84,3 +85,68 @@ def test_cpu_workers_run_the_stages_one_after_another():
     engines.configure(None, threads=2, stage_threads=3)
     assert engines.stage_threads() == 3
     engines.configure(None)
+
+
+def slow_fills(monkeypatch, seconds, on_fill=None):
+    """Every group's fill takes ``seconds`` longer; returns the (start, end, job ids) of each fill."""
+    fills = []
+    real_fill = pipeline._fill
+
+    def fill(services, engine, group):
+        start = time.monotonic()
+        if on_fill:
+            on_fill(len(fills))
+        time.sleep(seconds)
+        real_fill(services, engine, group)
+        fills.append((start, time.monotonic(), [w.job_id for w in group]))
+
+    monkeypatch.setattr(pipeline, "_fill", fill)
+    return fills
+
+
+def recorded_loads(monkeypatch):
+    loads = []
+    real_load = pipeline._load_group
+
+    def load(services, job_ids, heartbeat):
+        loads.append((time.monotonic(), list(job_ids)))
+        return real_load(services, job_ids, heartbeat)
+
+    monkeypatch.setattr(pipeline, "_load_group", load)
+    return loads
+
+
+def test_bulk_groups_follow_each_other_the_next_read_while_the_model_fills(services, monkeypatch):
+    monkeypatch.setattr(engines, "_stage_threads", 2)
+    ids = queued_jobs(services, 6)
+    groups = [ids[0:2], ids[2:4], ids[4:6]]
+    services.fair.put("t1", groups)
+    fills, loads = slow_fills(monkeypatch, 0.3), recorded_loads(monkeypatch)
+    work = pipeline.run_groups(services, services.fair.take, Heartbeat(services.leases), budget_seconds=60)
+    assert [w.job_id for w in work] == ids and all(w.outcome == JobStatus.SUCCEEDED for w in work)
+    assert [f[2] for f in fills] == groups and [ids for _, ids in loads] == groups
+    for (_, fill_end, _), (load_start, _) in zip(fills, loads[1:]):
+        assert load_start < fill_end  # group k+1 was read while group k was being filled
+    assert services.fair.take() is None  # every group taken
+    assert services.redis.zcard(keyspace.leases()) == 0  # and every lease let go
+
+
+def test_a_stopping_worker_fills_the_group_in_hand_and_gives_back_what_it_read_ahead(services, monkeypatch):
+    monkeypatch.setattr(engines, "_stage_threads", 2)
+    ids = queued_jobs(services, 6)
+    services.fair.put("t1", [ids[0:2], ids[2:4], ids[4:6]])
+    loads = recorded_loads(monkeypatch)
+
+    def stop_once_the_next_group_is_read(n):
+        if n == 0:
+            eventually(lambda: len(loads) == 2, 5, 0.01, what="the second group read ahead")
+            drain.begin(600)  # the stop begins while the first group fills
+
+    try:
+        slow_fills(monkeypatch, 0.3, on_fill=stop_once_the_next_group_is_read)
+        work = pipeline.run_groups(services, services.fair.take, Heartbeat(services.leases), budget_seconds=60)
+    finally:
+        drain.end()
+    assert [w.outcome for w in work] == [JobStatus.SUCCEEDED] * 2 + ["handed_back"] * 2  # the third never taken
+    assert [services.jobs.get(i).status for i in ids[2:]] == [JobStatus.QUEUED] * 4
+    assert [services.jobs.get(i).attempts for i in ids[2:]] == [0] * 4
