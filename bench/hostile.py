@@ -1,4 +1,4 @@
-"""The API under abuse, measured on a real gunicorn API (one process, 8 threads, no worker):
+"""The API under abuse, measured on a real gunicorn API (one process, 16 threads, no worker):
 
 - /healthz and another tenant's GET /v1/jobs while N long polls (`?wait=20`) are open;
 - a 31 MB JSON body: how long its refusal takes and how much the API process grows;
@@ -105,7 +105,7 @@ def main() -> None:
             stack.stop()
             redis_server.stop()
     body = "\n".join([
-        f"One gunicorn API process (8 threads), no worker, Redis on the same machine ({machine_description()}).",
+        f"One gunicorn API process (16 threads), no worker, Redis on the same machine ({machine_description()}).",
         "",
         "| long polls open | /healthz median ms | /healthz max ms | GET /v1/jobs median ms | polls answered at once |",
         "| --- | --- | --- | --- | --- |",

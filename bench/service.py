@@ -169,7 +169,7 @@ def main(argv=None) -> int:
     text = "\n".join(head + rows) + "\n\n" + direct_row + "\n\n" + cpu_table
     print("\n" + text)
     if args.write:
-        body = (f"{machine_description()}; `sneaky up` with {args.workers} worker processes, gunicorn 2×8 threads; "
+        body = (f"{machine_description()}; `sneaky up` with {args.workers} worker processes, gunicorn 2×16 threads; "
                 "512×512 PNG photos with a ~5 % stroke, engine telea; each job: submit, long-poll until it ends "
                 f"(`?wait=`), download the result.\n\n{text}\n\n"
                 "Goals (issue 9): sequential p50 ≤ 150 ms; ≥ 12 jobs/s at 16 clients; zero errors.")

@@ -135,7 +135,7 @@ def up(host: str, port: int, data_dir: str, workers: int = 1, grace: float = 60.
             "--loglevel", "INFO", "-n", f"sneaky-webhooks-{os.getpid()}@%h", "--without-gossip", "--without-mingle",
         ], env)
         api_proc = stack.start("api", [
-            str(BIN / "gunicorn"), "-b", f"{host}:{port}", "-w", "2", "--threads", "8", "--timeout", "120",
+            str(BIN / "gunicorn"), "-b", f"{host}:{port}", "-w", "2", "--threads", "16", "--timeout", "120",
             "--access-logfile", "-", "--graceful-timeout", "10", "api.wsgi:app",
         ], env)
         wait_for_port(port, api_proc, 60, "127.0.0.1" if host in ("0.0.0.0", "::") else host)

@@ -36,7 +36,7 @@ class Settings:
     stop_grace_seconds: int = 600  # SIGTERM: the job in hand may finish this long, then it is handed back
     lease_seconds: int = 30  # a running job's lease: a worker gone this long hands its jobs back (at most 60)
     max_attempts: int = 3  # a job started more often than this (it keeps killing workers) ends "poisoned"
-    max_waits: int = 4  # long polls (GET /v1/jobs/{id}?wait=) held at once per API process; more answer at once
+    max_waits: int = 12  # long polls (GET /v1/jobs/{id}?wait=) held at once per API process; more answer at once
     retry_after_seconds: int = 1  # Retry-After on 202, a hint for polling
     rate_limit: str = "100 per second"  # per tenant, all /v1 routes together; empty = none
     webhook_attempts: int = 5  # deliveries of one webhook before it is given up

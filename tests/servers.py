@@ -162,7 +162,7 @@ class ServiceStack:
 
     def start_api(self, workers: int = 1) -> Server:
         port = free_port()
-        args = [str(BIN / "gunicorn"), "-b", f"127.0.0.1:{port}", "-w", str(workers), "--threads", "8",
+        args = [str(BIN / "gunicorn"), "-b", f"127.0.0.1:{port}", "-w", str(workers), "--threads", "16",
                 "api.wsgi:app"]
         server = spawn("api", args, self.log_dir, self.env, port=port)
         self.servers.append(server)

@@ -69,7 +69,7 @@ class Fleet:
         self.core.start("s3", [moto, "-H", "0.0.0.0", "-p", "5000"], self.logs, self.env, 5000)
         boto3.client("s3", endpoint_url=S3, region_name="us-east-1", aws_access_key_id="testing",
                      aws_secret_access_key="testing").create_bucket(Bucket="cluster")
-        self.core.start("api", [str(BIN / "gunicorn"), "-b", "0.0.0.0:8000", "-w", "2", "--threads", "4",
+        self.core.start("api", [str(BIN / "gunicorn"), "-b", "0.0.0.0:8000", "-w", "2", "--threads", "16",
                                 "api.wsgi:app"], self.logs, self.env, 8000)
         for name in ("w1", "w2", "w3"):
             self.start_worker(name)
