@@ -180,7 +180,8 @@ def cancel_batch(batch_id: str) -> dict[str, Any]:
     (their inputs removed, their waiters woken), running ones stop at their next safe point."""
     s = services()
     batch = _owned_batch(batch_id)
-    for _, job in s.batches.jobs_of(batch_id):
-        if job is not None:
-            submission.cancel(s, job)
+    for start in range(0, int(batch["total"]), 1000):  # a page of jobs in memory at a time, whatever the size
+        for _, job in s.batches.jobs_of(batch_id, start, 1000):
+            if job is not None:
+                submission.cancel(s, job)
     return s.batches.summary(s.batches.get(batch_id, current_tenant()) or batch)
