@@ -86,8 +86,14 @@ class PConvFiller:
         self.runtime = runtime_module.resolve(runtime, self.device)
         self._compiled = None
         if self.runtime.startswith("openvino"):
-            self._compiled = runtime_module.OpenVINOFill(
-                self.model, threads, "f32" if self.runtime == "openvino-f32" else None)
+            try:
+                self._compiled = runtime_module.OpenVINOFill(
+                    self.model, threads, "f32" if self.runtime == "openvino-f32" else None)
+            except Exception:
+                if runtime != "auto":  # asked for by name: say so rather than run slower in silence
+                    raise
+                log.warning("OpenVINO could not take the network; filling through torch", exc_info=True)
+                self.runtime = "torch"
         self.stride = model.config.stride
         self.min_side = 256  # the training crop: context the network is used to
         self.margin = 64

@@ -82,3 +82,19 @@ def test_a_converted_model_is_kept_and_a_damaged_or_unwritable_cache_only_costs_
     assert torch.allclose(ours, torchs, atol=1e-4)
     assert "could not read the cached model" in caplog.text and "could not keep the converted model" in caplog.text
     assert not list((tmp_path / "openvino").glob("tmp*"))  # no half-written files left behind
+
+
+def test_auto_falls_back_to_torch_when_openvino_cannot_take_the_network(tiny_weights, monkeypatch, caplog):
+    def broken(*_, **__):
+        raise RuntimeError("conversion failed")
+
+    monkeypatch.setattr(runtime, "OpenVINOFill", broken)
+    model = load_model(tiny_weights)
+    filler = PConvFiller(model, "cpu", runtime="auto", bridge=0)
+    assert filler.runtime == "torch" and filler._compiled is None
+    assert "filling through torch" in caplog.text
+    images, holes = crops(1, 128, 128)
+    assert np.array_equal(filler.fill_batch(images, holes),
+                          PConvFiller(model, "cpu", runtime="torch", bridge=0).fill_batch(images, holes))
+    with pytest.raises(RuntimeError, match="conversion failed"):  # named, not auto: the failure shows
+        PConvFiller(model, "cpu", runtime="openvino")
