@@ -22,18 +22,11 @@ import redis
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.profile_service import children_by_name  # noqa: E402
+from bench.service import process_tree  # noqa: E402
 from client.sdk import SneakyClient  # noqa: E402
 from client.up import free_port, wait_for_port  # noqa: E402
 from pconv.report import machine_description, write_section  # noqa: E402
 from tests.helpers import mask_for, photo, png_bytes  # noqa: E402
-
-
-def tree(pid: int) -> list[int]:
-    """``pid`` and every process under it."""
-    out = [pid]
-    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-        out += tree(int(child))
-    return out
 
 
 def peak_rss_mib(pids: list[int]) -> float:
@@ -70,7 +63,7 @@ def main(argv=None) -> int:
     try:
         wait_for_port(port, up, 120)
         parts = children_by_name(up.pid)
-        paused = tree(parts["worker"])
+        paused = process_tree(parts["worker"])
         for pid in paused:  # paused: the jobs stay queued, only the API and Redis are measured
             os.kill(pid, signal.SIGSTOP)
         r = redis.Redis(port=parts["redis_port"])
@@ -90,7 +83,7 @@ def main(argv=None) -> int:
             page = timed(lambda batch=batch, size=size: client.request(
                 "GET", f"/v1/batches/{batch.id}/results", params={"cursor": size // 2, "limit": 1000}),
                 max(3, args.polls // 10))
-            api_peak = peak_rss_mib(tree(parts["api"]))
+            api_peak = peak_rss_mib(process_tree(parts["api"]))
             rows.append(f"| {size:,} | {created:.1f} | {size / created:,.0f} | {per_job:,.0f} | "
                         f"{np.percentile(summary, 50):.1f} | {np.percentile(summary, 95):.1f} | "
                         f"{summary_calls:.0f} | {np.percentile(page, 50):.0f} | {api_peak:.0f} |")

@@ -26,23 +26,19 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.service import inputs, one_job  # noqa: E402
+from bench.service import inputs, one_job, process_tree  # noqa: E402
 from client.up import free_port, wait_for_port  # noqa: E402
 from pconv.report import machine_description, write_section  # noqa: E402
 
 
 def process_cpu(pid: int) -> float:
     """User + system seconds of ``pid`` and everything under it."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    stack = [pid]
-    while stack:
-        current = stack.pop()
+    ticks, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for current in process_tree(pid):
         try:
             fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
             total += (int(fields[11]) + int(fields[12])) / ticks
-            stack += [int(c) for c in Path(f"/proc/{current}/task/{current}/children").read_text().split()]
-        except (OSError, ValueError, IndexError):
+        except (OSError, ValueError, IndexError):  # gone meanwhile
             continue
     return total
 

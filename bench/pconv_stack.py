@@ -22,7 +22,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.service import PHOTOS, cpu_seconds_by_part  # noqa: E402
+from bench.service import cpu_seconds_by_part, photos_512  # noqa: E402
 from client.sdk import SneakyClient  # noqa: E402
 from client.up import free_port, wait_for_port  # noqa: E402
 from pconv.masks import object_shape  # noqa: E402
@@ -30,15 +30,10 @@ from pconv.report import machine_description, write_section  # noqa: E402
 
 
 def inputs(n: int) -> list[tuple[bytes, bytes, np.ndarray]]:
-    files = sorted(PHOTOS.glob("*.jpg"))[:n] if PHOTOS.is_dir() else []
+    """512×512 PNG photos, each with one object hole of 10–20 %."""
     rng = np.random.default_rng(1)
     out = []
-    for i in range(n):
-        if files:
-            with Image.open(files[i % len(files)]) as im:
-                image = im.convert("RGB").resize((512, 512))
-        else:
-            image = Image.fromarray(rng.integers(0, 256, (512, 512, 3), dtype=np.uint8))
+    for image in photos_512(n, rng):
         hole = object_shape(512, 512, rng, area=float(rng.uniform(0.10, 0.20)))
         photo, mask = io.BytesIO(), io.BytesIO()
         image.save(photo, "PNG", compress_level=1)

@@ -30,17 +30,24 @@ ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ROOT.parent / "shared" / "datasets" / "photos" / "eval"
 
 
-def inputs(n: int) -> list[tuple[bytes, bytes, np.ndarray, np.ndarray]]:
-    """512×512 PNG photos (eval crops when the shared data is there) and stroke masks of ~5 %."""
+def photos_512(n: int, rng: np.random.Generator) -> list[Image.Image]:
+    """``n`` 512×512 RGB photos: evaluation photos resized when the shared data is there, noise otherwise."""
     files = sorted(PHOTOS.glob("*.jpg"))[:n] if PHOTOS.is_dir() else []
-    rng = np.random.default_rng(0)
     out = []
     for i in range(n):
         if files:
             with Image.open(files[i % len(files)]) as im:
-                image = im.convert("RGB").resize((512, 512))
+                out.append(im.convert("RGB").resize((512, 512)))
         else:
-            image = Image.fromarray(rng.integers(0, 256, (512, 512, 3), dtype=np.uint8))
+            out.append(Image.fromarray(rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)))
+    return out
+
+
+def inputs(n: int) -> list[tuple[bytes, bytes, np.ndarray, np.ndarray]]:
+    """512×512 PNG photos and stroke masks of ~5 %."""
+    rng = np.random.default_rng(0)
+    out = []
+    for image in photos_512(n, rng):
         mask = Image.new("L", (512, 512), 0)
         x, y = rng.integers(80, 400, 2)
         ImageDraw.Draw(mask).line([(int(x), int(y)), (int(x) + 90, int(y) + 40)], fill=255, width=28)
@@ -49,6 +56,15 @@ def inputs(n: int) -> list[tuple[bytes, bytes, np.ndarray, np.ndarray]]:
         mask.save(b2, "PNG")
         out.append((b1.getvalue(), b2.getvalue(), np.asarray(image), np.asarray(mask)))
     return out
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process under it (gone ones left out)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    return [pid] + [p for child in children for p in process_tree(int(child))]
 
 
 def cpu_seconds_by_part(root: int) -> dict[str, float]:
