@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .masks import MaskGenerator
+from .masks import DEFAULT_KINDS, MaskGenerator
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 
@@ -53,17 +53,25 @@ class PhotoHoles(torch.utils.data.IterableDataset):
     many files (landscapes, street frames) does not crowd out the others.
     """
 
-    def __init__(self, folder: str | Path, size: int = 256, seed: int = 0, hole_range=(0.01, 0.6)) -> None:
+    def __init__(
+        self,
+        folder: str | Path,
+        size: int = 256,
+        seed: int = 0,
+        hole_range=(0.01, 0.6),
+        mask_kinds: tuple[str, ...] = DEFAULT_KINDS,
+    ) -> None:
         self.by_source = list_photos(folder)
         self.size = size
         self.seed = seed
         self.hole_range = hole_range
+        self.mask_kinds = mask_kinds
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
         seed = self.seed + (info.id if info else 0) * 7919
         rng = np.random.default_rng(seed)
-        masks = MaskGenerator(hole_range=self.hole_range, seed=seed + 1)
+        masks = MaskGenerator(self.mask_kinds, hole_range=self.hole_range, seed=seed + 1)
         sources = sorted(self.by_source)
         while True:
             files = self.by_source[sources[int(rng.integers(len(sources)))]]

@@ -166,15 +166,19 @@ def object_shape(height: int, width: int, rng: np.random.Generator, area: float 
 GENERATORS = {"keras": keras_style, "freeform": free_form, "lama": lama_style, "object": object_shape}
 
 
+DEFAULT_KINDS = ("keras", "freeform", "lama", "object")
+
+
 class MaskGenerator:
     """Training masks: a mix of the generators, with hole ratios spread evenly over ``hole_range``.
+    Each shape's generator is drawn evenly from ``kinds``; naming a kind twice doubles its share.
 
     ``MaskGenerator(seed=s)`` yields the same sequence of masks for the same seed.
     """
 
     def __init__(
         self,
-        kinds: tuple[str, ...] = ("keras", "freeform", "lama", "object"),
+        kinds: tuple[str, ...] = DEFAULT_KINDS,
         hole_range: tuple[float, float] = (0.01, 0.6),
         seed: int | None = 0,
     ) -> None:

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from .adversarial import Adversary
 from .data import PhotoHoles, as_float, list_photos
+from .masks import DEFAULT_KINDS, GENERATORS
 from .losses import RANDOM_VGG, InpaintingLoss, LossWeights
 from .model import PConvUNet, PConvUNetConfig
 from .weights import read_metadata, save_model
@@ -46,6 +47,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     for name, default in asdict(LossWeights()).items():
         p.add_argument(f"--w-{name}", type=float, default=default, help=f"weight of the {name} term")
     p.add_argument("--hole-max", type=float, default=0.6)
+    p.add_argument("--mask-kinds", nargs="+", default=list(DEFAULT_KINDS), choices=sorted(GENERATORS),
+                   help="hole generators drawn from evenly; a kind named twice has twice the share")
     p.add_argument("--checkpoint-minutes", type=float, default=10.0)
     p.add_argument("--max-minutes", type=float, default=0,
                    help="stop (with a checkpoint) after this long; 0 = no limit")
@@ -185,7 +188,8 @@ def train(args: argparse.Namespace) -> int:
     sources = {k: len(v) for k, v in list_photos(args.data).items()}
     log.info("data: %s", sources)
     # a fresh seed per resume so a restarted run does not replay the same crops
-    data = PhotoHoles(args.data, args.size, seed=args.seed + step, hole_range=(0.01, args.hole_max))
+    data = PhotoHoles(args.data, args.size, seed=args.seed + step, hole_range=(0.01, args.hole_max),
+                       mask_kinds=tuple(args.mask_kinds))
     loader = torch.utils.data.DataLoader(
         data, batch_size=args.batch, num_workers=args.workers, persistent_workers=args.workers > 0,
         worker_init_fn=_ignore_stop_signals, pin_memory=device.type == "cuda",

@@ -82,3 +82,23 @@ def test_object_masks_land_in_their_buckets_and_repeat():
 
 def test_training_mix_includes_objects():
     assert "object" in MaskGenerator().kinds
+
+
+def test_a_kind_named_twice_is_drawn_twice_as_often(monkeypatch):
+    drawn: list[str] = []
+
+    def recorder(kind):
+        def draw(h, w, rng):
+            drawn.append(kind)
+            return np.ones((h, w), bool)  # one shape reaches any target
+        return draw
+
+    monkeypatch.setitem(GENERATORS, "keras", recorder("keras"))
+    monkeypatch.setitem(GENERATORS, "object", recorder("object"))
+    generator = MaskGenerator(kinds=("object", "object", "keras"), seed=1)
+    for _ in range(3000):
+        generator(32, 32)
+    share = drawn.count("object") / len(drawn)
+    assert set(drawn) == {"object", "keras"}
+    assert 0.62 < share < 0.71
+

@@ -96,3 +96,16 @@ def test_init_from_a_model_file(photos, tmp_path):
     continued = read_metadata(second / "model.safetensors")["training"]
     assert continued["steps"] == 1 and continued["initialised_from"]["steps"] == 3
     assert continued["total_steps"] == 4 and continued["total_images_seen"] == 16
+
+
+def test_the_mask_mix_is_chosen_on_the_command_line(photos, tmp_path, monkeypatch):
+    from pconv import masks
+
+    def refuse(h, w, rng):
+        raise AssertionError("a generator left out of --mask-kinds was drawn")
+
+    for kind in ("keras", "freeform", "lama"):
+        monkeypatch.setitem(masks.GENERATORS, kind, refuse)
+    out = tmp_path / "run"
+    assert train_main(args(photos, out, 3, ["--mask-kinds", "object", "object"])) == 0
+    assert json.loads((out / "args.json").read_text())["mask_kinds"] == ["object", "object"]
