@@ -21,8 +21,8 @@ from tqdm import tqdm
 
 from .adversarial import Adversary
 from .data import PhotoHoles, as_float, list_photos
-from .masks import DEFAULT_KINDS, GENERATORS
 from .losses import RANDOM_VGG, InpaintingLoss, LossWeights
+from .masks import DEFAULT_KINDS, GENERATORS
 from .model import PConvUNet, PConvUNetConfig
 from .weights import read_metadata, save_model
 

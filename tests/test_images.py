@@ -1,8 +1,8 @@
-"""Writing results (pconv/images.py, ``encode``): PNG through OpenCV where it can, Pillow otherwise; the
-pixels, the ICC profile and EXIF survive either way."""
+"""Writing results (pconv/images.py, ``encode``): 8-bit L, RGB and RGBA PNG by our own writer, other modes
+through Pillow; the pixels, the ICC profile and EXIF survive either way."""
 
 import io
-import sys
+import zlib
 
 import numpy as np
 import pytest
@@ -45,14 +45,29 @@ def test_png_keeps_every_pixel_the_mode_the_profile_and_exif(mode):
     assert back.getexif().get(0x0131) == "sneaky"
 
 
-def test_png_by_opencv_writes_the_same_image_pillow_would_read(monkeypatch):
-    image = picture("RGB", seed=3)
-    by_opencv, back = written(image)
-    monkeypatch.setitem(sys.modules, "cv2", None)  # as on the API image: no OpenCV
-    by_pillow, back_pillow = written(image)
-    assert by_opencv != by_pillow  # two encoders ...
-    assert np.array_equal(np.asarray(back), np.asarray(back_pillow))  # ... one image
-    assert images._png_by_opencv(image, None, None) is None
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA"])
+def test_our_png_writer_is_read_alike_by_libpng_and_pillow(mode):
+    cv2 = pytest.importorskip("cv2")
+    image = picture(mode, seed=3).resize((300, 211))  # rows of every length parity, smooth and noisy parts
+    data, back = written(image)
+    assert data.startswith(images.PNG_SIGNATURE) and b"IDAT" in data
+    assert np.array_equal(np.asarray(back), np.asarray(image))  # Pillow, which checks every chunk's CRC
+    by_libpng = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    expected = np.asarray(image)
+    if mode in ("RGB", "RGBA"):
+        by_libpng = by_libpng[..., [2, 1, 0, 3][: len(mode)]]  # OpenCV hands back BGR(A)
+    assert np.array_equal(by_libpng, expected)
+
+
+def test_our_png_writer_filters_every_row_with_up():
+    image = picture("RGB", seed=5)
+    data = images._png(image, None, None)
+    start = data.index(b"IDAT") + 4
+    length = int.from_bytes(data[start - 8 : start - 4], "big")
+    rows = zlib.decompress(data[start : start + length])
+    stride = 1 + 3 * image.width
+    assert len(rows) == stride * image.height
+    assert {rows[i] for i in range(0, len(rows), stride)} == {2}
 
 
 def test_png_with_transparency_keeps_it_through_pillow():
