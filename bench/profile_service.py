@@ -67,6 +67,7 @@ def main(argv=None) -> int:
     p.add_argument("--jobs", type=int, default=200)
     p.add_argument("--write")
     p.add_argument("--svg-dir", default=str(ROOT / "docs" / "profile"))
+    p.add_argument("--keep-stacks", help="folder to copy py-spy's raw folded stacks into, to read them whole")
     args = p.parse_args(argv)
     work = inputs(args.jobs)
     port, data = free_port(), tempfile.mkdtemp(prefix="sneaky-profile-")
@@ -103,6 +104,9 @@ def main(argv=None) -> int:
     svg_dir = Path(args.svg_dir)
     svg_dir.mkdir(parents=True, exist_ok=True)
     for name in ("worker", "api"):
+        if args.keep_stacks:
+            Path(args.keep_stacks).mkdir(parents=True, exist_ok=True)
+            shutil.copy(raw / f"{name}.txt", Path(args.keep_stacks) / f"{name}.txt")
         stacks = read_folded(raw / f"{name}.txt", ANCHORS[name], OUTSIDE[name])
         (svg_dir / f"{name}.svg").write_text(svg(stacks, f"sneaky {name}: {n} PNG jobs (telea), py-spy samples"))
         lines += ["", f"**{name}** ([flame graph](profile/{name}.svg)), share of its samples while busy:", "",
