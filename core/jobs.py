@@ -162,9 +162,11 @@ def _decode(name: str, text: str) -> Any:
 # attempt the caller runs ('' = any): a worker whose job was handed to another (its lease expired) can no
 # longer move it. Then ARGV[5] the prefix of batch keys: a job of a batch moves its batch's counts
 # (``count:{status}``) in the same script, so a batch's summary never reads its jobs. ARGV[6] '1' to have
-# the record back (a start reads the job it starts in the same round trip). Then field/value pairs to set.
-# A job that ends wakes its waiters (``wait_done``) in the same script. Returns {'=state:attempt', record}
-# when applied, {'state:attempt'} when not; nothing for a job that does not exist.
+# the record back (a start reads the job it starts in the same round trip). ARGV[7] '1' to refuse a job
+# whose cancel was requested (a success is then not recorded: the worker's last look at the flag, without
+# a round trip of its own). Then field/value pairs to set. A job that ends wakes its waiters
+# (``wait_done``) in the same script. Returns {'=state:attempt', record} when applied, {'state:attempt'}
+# when not, {'!state:attempt'} when refused for a cancel; nothing for a job that does not exist.
 _TRANSITION = """
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return false end
@@ -172,9 +174,12 @@ local attempt = redis.call('HGET', KEYS[1], 'attempts') or '0'
 local allowed = ',' .. ARGV[1] .. ','
 if not string.find(allowed, ',' .. current .. ',', 1, true) then return {current .. ':' .. attempt} end
 if ARGV[4] ~= '' and ARGV[4] ~= attempt then return {current .. ':' .. attempt} end
+if ARGV[7] == '1' and redis.call('HGET', KEYS[1], 'cancel_requested') == '1' then
+  return {'!' .. current .. ':' .. attempt}
+end
 redis.call('HSET', KEYS[1], 'status', ARGV[2])
 if ARGV[3] ~= '0' then attempt = tostring(redis.call('HINCRBY', KEYS[1], 'attempts', tonumber(ARGV[3]))) end
-for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 8, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 local batch = redis.call('HGET', KEYS[1], 'batch_id')
 if batch and batch ~= '' and redis.call('EXISTS', ARGV[5] .. batch) == 1 then
   redis.call('HINCRBY', ARGV[5] .. batch, 'count:' .. current, -1)
@@ -218,6 +223,7 @@ class Transition:
     previous: JobStatus | None  # None: the job does not exist (deleted or expired)
     attempt: int = 0  # the job's attempt after the transition (the one a start began)
     job: Job | None = None  # the record after it, where the caller asked (a start)
+    cancel_requested: bool = False  # refused because a cancel was requested (``unless_cancel_requested``)
 
 
 class JobStore:
@@ -259,21 +265,23 @@ class JobStore:
             writer.reset()
 
     def _move(self, job_id: str, allowed: Iterable[JobStatus], new: JobStatus, count_attempt: int = 0,
-              attempt: int | None = None, read_back: bool = False, **changes: Any) -> Transition:
+              attempt: int | None = None, read_back: bool = False, unless_cancel_requested: bool = False,
+              **changes: Any) -> Transition:
         args = [",".join(allowed), new.value, str(count_attempt), "" if attempt is None else str(attempt),
-                self.batch_prefix, "1" if read_back else ""]
+                self.batch_prefix, "1" if read_back else "", "1" if unless_cancel_requested else ""]
         for name, value in changes.items():
             args += [name, _encode(name, value)]
         answer = self._transition(keys=[self.job_key(job_id), self.done_key(job_id)], args=args)
         if answer is None:
             return Transition(False, None)
         res = answer[0].decode() if isinstance(answer[0], bytes) else answer[0]
-        state, _, attempts = res.lstrip("=").partition(":")
+        state, _, attempts = res.lstrip("=!").partition(":")
         job = None
         if len(answer) > 1:  # HGETALL's flat list of names and values
             flat = answer[1]
             job = Job.from_record(dict(zip(flat[::2], flat[1::2], strict=True)))
-        return Transition(res.startswith("="), JobStatus(state), int(attempts or 0), job)
+        return Transition(res.startswith("="), JobStatus(state), int(attempts or 0), job,
+                          cancel_requested=res.startswith("!"))
 
     def start(self, job_id: str) -> Transition:
         """queued → running, or running → running for a job handed on (its message redelivered, or its
@@ -288,11 +296,13 @@ class JobStore:
 
     def succeed(self, job_id: str, result: dict[str, Any], result_key: str,
                 input_info: dict[str, Any] | None = None, attempt: int | None = None) -> Transition:
-        """Success and its result (the stored object's key, its size and format) in one write."""
+        """Success and its result (the stored object's key, its size and format) in one write; refused
+        (``cancel_requested`` in the answer) for a job whose cancel was requested while it ran."""
         changes: dict[str, Any] = {"result": result, "result_key": result_key, "finished_at": now_rfc3339()}
         if input_info is not None:
             changes["input"] = input_info
-        return self._move(job_id, (JobStatus.RUNNING,), JobStatus.SUCCEEDED, attempt=attempt, **changes)
+        return self._move(job_id, (JobStatus.RUNNING,), JobStatus.SUCCEEDED, attempt=attempt,
+                          unless_cancel_requested=True, **changes)
 
     def fail(self, job_id: str, error: SneakyError, attempt: int | None = None) -> Transition:
         return self._move(job_id, ACTIVE, JobStatus.FAILED, attempt=attempt,

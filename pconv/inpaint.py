@@ -311,8 +311,8 @@ class Inpainter:
             regions += [(index, crop, box, crop_hole) for crop, box, crop_hole in plan.regions]
         # same padded size next to each other, so they share forward passes; chunks bound memory
         regions.sort(key=lambda r: (padded_side(r[1].height, filler), padded_side(r[1].width, filler)))
-        for chunk in forward_chunks(regions, filler):
-            if check is not None:
+        for passes, chunk in enumerate(forward_chunks(regions, filler)):
+            if check is not None and passes:  # between passes only: a one-pass fill costs no look
                 check()
             crops = [(self._rgb_crop(images[i], crop), crop_hole) for i, crop, _, crop_hole in chunk]
             for (i, crop, box, crop_hole), out in zip(chunk, self.fill_crops(crops)):

@@ -269,8 +269,6 @@ def _store(services: Services, w: Work) -> str:
     jobs, storage = services.jobs, services.storage
     result_key = None
     try:
-        if _cancel_requested(services, w):
-            raise Canceled
         assert w.job is not None and w.result is not None, "only filled jobs are stored"
         out = io.BytesIO()
         encode(w.result, out, w.fmt)
@@ -282,6 +280,8 @@ def _store(services: Services, w: Work) -> str:
         result = {"width": width, "height": height, "format": w.fmt}
         done = retrying(lambda: jobs.succeed(w.job_id, result, result_key, info, w.attempt),
                         f"job {w.job_id}: record")
+        if done.cancel_requested:  # asked while it ran: the success is not recorded, the job ends canceled
+            raise Canceled
         if not done.applied:  # canceled, deleted, or handed to another worker meanwhile: leave nothing behind
             _remove(services, w, result_key)
             return done.previous or "missing"

@@ -131,3 +131,19 @@ def test_every_end_wakes_its_waiters_and_nothing_else_does(store, end):
     assert store.redis.llen(done) == 1 and 0 < store.redis.ttl(done) <= 60
     assert not ending().applied  # a duplicate that changes nothing wakes nobody again
     assert store.redis.llen(done) == 1
+
+
+def test_a_success_is_refused_once_a_cancel_was_requested(store):
+    job_id = make(store)
+    store.start(job_id)
+    store.request_cancel(job_id)
+    done = store.succeed(job_id, {"width": 1, "height": 1, "format": "PNG"}, "t1/x/result.png")
+    assert not done.applied and done.cancel_requested and done.previous == JobStatus.RUNNING
+    job = store.get(job_id)
+    assert job.status == JobStatus.RUNNING and job.result is None and job.result_key is None
+    assert store.cancel(job_id, (JobStatus.RUNNING,)).applied  # the worker then ends it canceled
+    # other transitions ignore the flag: a failure is still recorded as one
+    other = make(store)
+    store.start(other)
+    store.request_cancel(other)
+    assert store.fail(other, SneakyError("broke")).applied
