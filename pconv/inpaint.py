@@ -215,6 +215,14 @@ class Plan:
     size: tuple[int, int]  # the photo's (width, height)
     regions: list  # (crop box, hole box, the hole inside the crop)
 
+    def hole(self) -> np.ndarray:
+        """The full-size hole again, from its crops (a JPEG result patches the blocks it touches)."""
+        width, height = self.size
+        hole = np.zeros((height, width), bool)
+        for crop, _box, crop_hole in self.regions:
+            hole[crop.y0 : crop.y1, crop.x0 : crop.x1] |= crop_hole
+        return hole
+
 
 class Inpainter:
     """Load once, then ``inpaint(image, mask)`` for PIL images of any size and mode.

@@ -359,6 +359,7 @@ def test_a_plan_fills_like_the_hole_it_came_from(pconv_inpainter):
     [from_plan] = pconv_inpainter.inpaint_many([(image, plan)])
     direct = pconv_inpainter.inpaint_hole(image, original)
     assert np.array_equal(np.asarray(from_plan), np.asarray(direct))
+    assert np.array_equal(plan.hole(), original)  # and gives the whole hole back, for a JPEG's patch
     with pytest.raises(ValueError, match="cannot fill"):
         pconv_inpainter.inpaint_many([(photo(10, 10), plan)])
 
