@@ -87,9 +87,10 @@ def submit_from_keys(body: dict[str, Any]) -> View:
     photo, image_key = submission.inspect_upload(s, tenant, body["image_key"], "image", complete=True)
     mask, mask_key = submission.inspect_upload(s, tenant, body["mask_key"], "mask", complete=True)
     check_same_size(photo, mask)
+    submission.check_output(body, photo)
     job = Job.new(tenant, body.get("engine") or s.settings.default_engine, body["priority"], photo.as_input(),
                   image_key=image_key, mask_key=mask_key, metadata=metadata, webhook_url=body.get("webhook_url"),
-                  grow=body["grow"])
+                  grow=body["grow"], output=body["output"], quality=body.get("quality"))
     return accepted(submission.submit(s, job))
 
 
@@ -110,8 +111,10 @@ def submit(form: dict[str, Any]) -> View:
     submission.check_webhook(s, form.get("webhook_url"))
     submission.check_capacity(s, form["priority"])
     photo, _ = inspect_pair(image, mask, s.settings.max_pixels)
+    submission.check_output(form, photo)
     job = Job.new(current_tenant(), form.get("engine") or s.settings.default_engine, form["priority"],
-                  photo.as_input(), metadata=metadata, webhook_url=form.get("webhook_url"), grow=form["grow"])
+                  photo.as_input(), metadata=metadata, webhook_url=form.get("webhook_url"), grow=form["grow"],
+                  output=form["output"], quality=form.get("quality"))
     submission.store_inputs(s, job, image, mask, photo.content_type)
     return accepted(submission.submit(s, job, inputs_stored_here=True))
 

@@ -7,11 +7,22 @@ from apiflask.validators import Length, OneOf, Range
 from core.jobs import JobStatus
 from pconv import ENGINES
 from pconv.images import MAX_GROW
+from pconv.results import OUTPUTS
 
 PRIORITIES = ("interactive", "bulk")
 
 
-class JobForm(Schema):
+OUTPUT_HELP = ("the result's format: same (the photo's own; a JPEG is patched only where the hole is, every other "
+               "block kept), png, jpeg or webp")
+QUALITY_HELP = "1–100, for output jpeg or webp (default: 95; a JPEG asked as same keeps its own tables)"
+
+
+class OutputFields(Schema):
+    output = String(load_default="same", validate=OneOf(list(OUTPUTS)), metadata={"description": OUTPUT_HELP})
+    quality = Integer(load_default=None, validate=Range(1, 100), metadata={"description": QUALITY_HELP})
+
+
+class JobForm(OutputFields):
     image = File(required=True, metadata={"description": "the photo: JPEG, PNG or WebP"})
     mask = File(
         required=True,
@@ -43,6 +54,9 @@ class ResultInfo(Schema):
     width = Integer()
     height = Integer()
     format = String()
+    patched = Boolean(metadata={"description": "a JPEG kept as JPEG: true when only the blocks touching the hole "
+                                               "were coded anew (every other block is the input's), false when "
+                                               "the photo had to be encoded whole"})
 
 
 class ErrorInfo(Schema):
@@ -63,6 +77,8 @@ class Job(Schema):
     status = String(validate=OneOf([s.value for s in JobStatus]))
     engine = String()
     grow = Integer()
+    output = String()
+    quality = Integer(allow_none=True)
     priority = String()
     created_at = String()
     started_at = String(allow_none=True)
@@ -86,7 +102,7 @@ class Health(Schema):
     checks = Dict()
 
 
-class JobFromKeys(Schema):
+class JobFromKeys(OutputFields):
     image_key = String(required=True, validate=Length(max=64))
     mask_key = String(required=True, validate=Length(max=64))
     engine = String(load_default=None, validate=OneOf(ENGINES))
@@ -129,7 +145,7 @@ class BatchItem(Schema):
 JSON_BATCH_ITEMS = 10_000  # larger batches come as NDJSON, read a part at a time (api/batches.py)
 
 
-class BatchOptions(Schema):
+class BatchOptions(OutputFields):
     """A batch's settings: the JSON body's fields beside ``items``, or an NDJSON body's first line."""
 
     mask_key = String(load_default=None, validate=Length(max=64),
@@ -158,6 +174,8 @@ class BatchView(Schema):
     priority = String()
     engine = String()
     grow = Integer()
+    output = String()
+    quality = Integer(allow_none=True)
     job_ids = List(String(), metadata={"description": "in item order, for batches of up to 10,000 items; "
                                                       "a larger batch's jobs are in its manifest"})
 

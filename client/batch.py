@@ -83,9 +83,19 @@ class State:
         return counts
 
 
+SUFFIXES = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
+
+
+def result_name(photo_name: str, output: str) -> str:
+    """The result's file name in the output folder: the photo's, with the extension of the format asked for."""
+    suffix = SUFFIXES.get(output)
+    return photo_name if suffix is None else str(Path(photo_name).with_suffix(suffix))
+
+
 def run_batch(client: SneakyClient, photos_dir: str, out_dir: str, masks_dir: str | None = None,
               mask: str | None = None, concurrency: int = 4, engine: str | None = None,
-              priority: str = "bulk", poll: float = 1.0, grow: int = 0) -> int:
+              priority: str = "bulk", poll: float = 1.0, grow: int = 0, output: str = "same",
+              quality: int | None = None) -> int:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     plan = match_masks(Path(photos_dir), Path(masks_dir) if masks_dir else None, Path(mask) if mask else None)
@@ -106,7 +116,8 @@ def run_batch(client: SneakyClient, photos_dir: str, out_dir: str, masks_dir: st
 
     initial = state.counts()["done"] + state.counts()["failed"]
     with ThreadPoolExecutor(concurrency) as pool:
-        _submit_new(client, pool, plan, state, engine, priority, grow, show)
+        _submit_new(client, pool, plan, state, {"engine": engine, "priority": priority, "grow": grow,
+                                                "output": output, "quality": quality}, show)
         _collect(client, pool, out, state, show, poll)
     bar.close()
     write_report(out, plan, state)
@@ -116,8 +127,9 @@ def run_batch(client: SneakyClient, photos_dir: str, out_dir: str, masks_dir: st
     return 0 if counts["failed"] == 0 and not plan.unmatched else 1
 
 
-def _submit_new(client: SneakyClient, pool: ThreadPoolExecutor, plan: Plan, state: State, engine: str | None,
-                priority: str, grow: int, show: Callable[[], None]) -> None:
+def _submit_new(client: SneakyClient, pool: ThreadPoolExecutor, plan: Plan, state: State,
+                options: dict[str, Any], show: Callable[[], None]) -> None:
+    """``options``: engine, priority, grow, output and quality, as the batch is sent."""
     if state.pending:  # the last run was stopped right after sending a batch: ask for the same one again
         _create(client, state, plan, **state.pending)
         show()
@@ -135,22 +147,24 @@ def _submit_new(client: SneakyClient, pool: ThreadPoolExecutor, plan: Plan, stat
             items = [{"image_key": k, "mask_key": m} for k, m in zip(image_keys, mask_keys)]
         for item, (photo, _) in zip(items, chunk):
             item["metadata"] = {"file": photo.name}
-        state.pending = {"key": f"sneaky-batch-{uuid.uuid4()}", "items": items, "mask_key": shared_key,
-                         "engine": engine, "priority": priority, "grow": grow}
+        state.pending = {"key": f"sneaky-batch-{uuid.uuid4()}", "items": items, "mask_key": shared_key, **options}
         state.save()
         _create(client, state, plan, **state.pending)
         show()
 
 
 def _create(client: SneakyClient, state: State, plan: Plan, key: str, items: list[dict[str, Any]],
-            mask_key: str | None, engine: str | None, priority: str, grow: int) -> None:
+            mask_key: str | None, engine: str | None, priority: str, grow: int, output: str = "same",
+            quality: int | None = None) -> None:
     """Create the pending batch (the API answers a repeated Idempotency-Key with the first batch) and
     record its jobs: from then on a rerun waits for them, never resubmits them."""
-    batch = client.batch(items, mask_key=mask_key, engine=engine, priority=priority, grow=grow, idempotency_key=key)
+    batch = client.batch(items, mask_key=mask_key, engine=engine, priority=priority, grow=grow, idempotency_key=key,
+                         output=output, quality=quality)
     masks = {photo.name: mask.name for photo, mask in plan.pairs}
     for job_id, item in zip(batch.job_ids, items):
         name = item["metadata"]["file"]
-        state.photos[name] = {"job_id": job_id, "batch_id": batch.id, "mask": masks.get(name, ""), "status": "queued"}
+        state.photos[name] = {"job_id": job_id, "batch_id": batch.id, "mask": masks.get(name, ""), "status": "queued",
+                              "result": result_name(name, output)}
     state.pending = None
     state.save()
 
@@ -160,7 +174,7 @@ def _collect(client: SneakyClient, pool: ThreadPoolExecutor, out: Path, state: S
     """Follow every batch's manifest, downloading results as they finish."""
     def fetch(name_item: tuple[str, dict]) -> str:
         name, item = name_item
-        client.download(item["job_id"], out / name)
+        client.download(item["job_id"], out / state.photos[name].get("result", name))
         return name
 
     while True:
@@ -196,7 +210,7 @@ def write_report(out: Path, plan: Plan, state: State) -> None:
             entry = state.photos.get(photo.name, {})
             error = entry.get("error") or {}
             status = "succeeded" if entry.get("downloaded") else entry.get("status", "not_submitted")
-            output = str(out / photo.name) if entry.get("downloaded") else ""
+            output = str(out / entry.get("result", photo.name)) if entry.get("downloaded") else ""
             writer.writerow([photo.name, mask.name, status, entry.get("job_id", ""), output,
                              error.get("code", ""), error.get("message", "")])
         for photo in plan.unmatched:

@@ -29,7 +29,8 @@ def _open_image(path: str, what: str) -> Image.Image:
 
 
 def cmd_inpaint(args: argparse.Namespace) -> int:
-    from pconv.images import InpaintError, encode, format_for_path
+    from pconv.images import InpaintError, check_mask_size, format_for_path, grow_hole, mask_to_hole, upright
+    from pconv.results import check_output, output_for, write_result
     from pconv.weights import WeightsError
 
     try:
@@ -41,15 +42,22 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
     from pconv.inpaint import Inpainter
 
     try:
+        output = output_for(image.format or "", fmt)
+        check_output(output, args.quality, image.mode)
         inpainter = Inpainter.load(args.engine, weights=args.weights)
-        result = inpainter.inpaint(image, mask, grow=args.grow)
+        photo, mask = upright(image), upright(mask)
+        check_mask_size(photo.size, mask.size)
+        hole = grow_hole(mask_to_hole(mask), args.grow)
+        result = inpainter.inpaint_hole(photo, hole)
+        written = write_result(Path(args.photo).read_bytes(), image.format or "", result, lambda: hole, output,
+                               args.quality)
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        with open(args.output, "wb") as fp:
-            encode(result, fp, fmt)
+        Path(args.output).write_bytes(written.data)
     except (InpaintError, WeightsError, FileNotFoundError) as exc:
         Path(args.output).unlink(missing_ok=True)
         raise SystemExit(f"sneaky: error: {exc}") from None
-    print(f"{args.output}: {result.width}×{result.height} {result.mode} {fmt} ({inpainter.engine})")
+    how = ", patched where the hole is" if written.patched else ""
+    print(f"{args.output}: {result.width}×{result.height} {result.mode} {fmt}{how} ({inpainter.engine})")
     return 0
 
 
@@ -69,7 +77,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
             raise SystemExit(f"sneaky: error: {what} not found: {path}")
     client = SneakyClient(args.url, os.environ.get("SNEAKY_API_KEY"), retries=3)
     try:
-        job = client.submit(args.photo, args.mask, args.engine, args.priority, grow=args.grow)
+        output = args.format or _format_of_output_file(args.photo, args.output)
+        job = client.submit(args.photo, args.mask, args.engine, args.priority, grow=args.grow, output=output,
+                            quality=args.quality)
         print(f"job {job.id} {job.status}", flush=True)
         if not args.wait:
             return 0
@@ -78,7 +88,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
             error = job.error or {}
             raise SystemExit(f"sneaky: job {job.id} {job.status}: {error.get('code')}: {error.get('message')}")
         photo = Path(args.photo)
-        out = args.output or str(photo.with_name(photo.stem + ".clean" + photo.suffix))
+        suffix = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}.get(output, photo.suffix)
+        out = args.output or str(photo.with_name(photo.stem + ".clean" + suffix))
         size = client.download(job.id, out)
         print(f"{out}: {size:,} bytes ({job.engine})")
         return 0
@@ -118,7 +129,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
     client = SneakyClient(args.url, os.environ.get("SNEAKY_API_KEY"))
     try:
         return run_batch(client, args.photos_dir, args.out, args.masks, args.mask, args.concurrency,
-                         args.engine, args.priority, grow=args.grow)
+                         args.engine, args.priority, grow=args.grow, output=args.format or "same",
+                         quality=args.quality)
     except SneakyError as exc:
         raise SystemExit(f"sneaky: error: {exc}") from None
     except requests.ConnectionError:
@@ -148,6 +160,35 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _format_of_output_file(photo: str, output_file: str | None) -> str:
+    """``submit -o`` names the format as ``inpaint -o`` does: by its extension (the photo's own: ``same``)."""
+    from pconv.images import InpaintError, format_for_path
+    from pconv.results import output_for
+
+    if not output_file:
+        return "same"
+    try:
+        return output_for(format_for_path(photo), format_for_path(output_file))
+    except InpaintError as exc:
+        raise SystemExit(f"sneaky: error: {exc}") from None
+
+
+def _quality(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError("between 1 and 100")
+    return value
+
+
+def _add_output(parser: argparse.ArgumentParser, with_format: bool = True) -> None:
+    if with_format:
+        parser.add_argument("--format", choices=["same", "png", "jpeg", "webp"],
+                            help="the result's format: same (the photo's; a JPEG comes back with only the blocks at "
+                                 "the hole coded anew), png, jpeg or webp")
+    parser.add_argument("--quality", type=_quality, metavar="1-100",
+                        help="JPEG or WebP quality when converting (a JPEG kept as JPEG keeps its own tables)")
+
+
 def _grow_pixels(text: str) -> int:
     from pconv.images import MAX_GROW
 
@@ -173,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", default="pconv", choices=["pconv", "telea", "ns"])
     p.add_argument("--weights", help="a PConv safetensors file instead of the shipped weights")
     _add_grow(p)
+    _add_output(p, with_format=False)
     p.set_defaults(func=cmd_inpaint)
 
     p = sub.add_parser("up", help="run the whole service on this machine (Redis, API, one worker)")
@@ -191,9 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=["pconv", "telea", "ns"])
     p.add_argument("--priority", default="interactive", choices=["interactive", "bulk"])
     p.add_argument("--wait", action="store_true", help="wait for the result and download it")
-    p.add_argument("-o", "--output", help="where --wait writes the result (default: PHOTO.clean.EXT)")
+    p.add_argument("-o", "--output", help="where --wait writes the result (default: PHOTO.clean.EXT); its extension "
+                   "picks the format, as for inpaint, unless --format says")
     p.add_argument("--timeout", type=float, default=3600, help="seconds --wait waits at most")
     _add_grow(p)
+    _add_output(p)
     p.set_defaults(func=cmd_submit)
 
     p = sub.add_parser("batch", help="clean a folder of photos through an API (resumable)")
@@ -207,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=["pconv", "telea", "ns"])
     p.add_argument("--priority", default="bulk", choices=["interactive", "bulk"])
     _add_grow(p)
+    _add_output(p)
     p.set_defaults(func=cmd_batch)
 
     p = sub.add_parser("webhooks", help="the secret your webhooks are signed with (Standard Webhooks)")

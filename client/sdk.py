@@ -45,6 +45,8 @@ class Job:
     status: str
     engine: str | None = None
     grow: int = 0
+    output: str = "same"
+    quality: int | None = None
     priority: str | None = None
     attempts: int = 0
     batch_id: str | None = None
@@ -77,6 +79,8 @@ class Batch:
     created_at: str | None = None
     finished_at: str | None = None
     grow: int = 0
+    output: str = "same"
+    quality: int | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Batch:
@@ -142,11 +146,16 @@ class SneakyClient:
     # -- jobs -------------------------------------------------------------------------
 
     def submit(self, image: Source, mask: Source, engine: str | None = None, priority: str = "interactive",
-               metadata: dict | None = None, webhook_url: str | None = None, grow: int = 0) -> Job:
-        """``grow``: fill the pixels within that many of the mask too (a painted object's edge and shadow)."""
+               metadata: dict | None = None, webhook_url: str | None = None, grow: int = 0,
+               output: str = "same", quality: int | None = None) -> Job:
+        """``grow``: fill the pixels within that many of the mask too (a painted object's edge and shadow).
+        ``output``: the result's format, ``same`` (the photo's; a JPEG is patched only where the hole is),
+        ``png``, ``jpeg`` or ``webp``; ``quality`` (1–100) for ``jpeg`` and ``webp``."""
         import json
 
-        data: dict[str, Any] = {"priority": priority, "grow": str(grow)}
+        data: dict[str, Any] = {"priority": priority, "grow": str(grow), "output": output}
+        if quality is not None:
+            data["quality"] = str(quality)
         if engine:
             data["engine"] = engine
         if metadata is not None:
@@ -232,15 +241,16 @@ class SneakyClient:
 
     def batch(self, items: list[dict], mask_key: str | None = None, engine: str | None = None,
               priority: str = "bulk", webhook_url: str | None = None, grow: int = 0,
-              idempotency_key: str | None = None) -> Batch:
+              idempotency_key: str | None = None, output: str = "same", quality: int | None = None) -> Batch:
         """Many jobs at once from uploaded keys: ``items`` of ``{"image_key", "mask_key"?, "metadata"?}``,
         or one shared ``mask_key``. With ``idempotency_key``, sending it again returns the same batch.
         Up to 10,000 items go as one JSON body, more (up to the API's SNEAKY_MAX_BATCH_ITEMS) as NDJSON
         lines; a batch that large answers without ``job_ids`` (see ``manifest``)."""
         import json
 
-        options: dict[str, Any] = {"priority": priority, "grow": grow}
-        for name, value in (("mask_key", mask_key), ("engine", engine), ("webhook_url", webhook_url)):
+        options: dict[str, Any] = {"priority": priority, "grow": grow, "output": output}
+        for name, value in (("mask_key", mask_key), ("engine", engine), ("webhook_url", webhook_url),
+                            ("quality", quality)):
             if value:
                 options[name] = value
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}

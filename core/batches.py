@@ -110,4 +110,6 @@ class BatchStore:
             "priority": batch.get("priority"),
             "engine": batch.get("engine"),
             "grow": int(batch.get("grow") or 0),
+            "output": batch.get("output") or "same",
+            "quality": int(batch["quality"]) if batch.get("quality") else None,
         }

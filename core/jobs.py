@@ -67,6 +67,8 @@ class Job:
     image_key: str = ""  # storage keys: server-made, never a client's names
     mask_key: str = ""
     grow: int = 0
+    output: str = "same"  # the result's format: same, png, jpeg or webp (pconv/results.py)
+    quality: int | None = None  # JPEG or lossy WebP quality, where asked for
     metadata: dict[str, Any] = field(default_factory=dict)
     webhook_url: str | None = None
     batch_id: str | None = None
@@ -110,6 +112,7 @@ class Job:
             result = {**result, "url": result_url}
         return {
             "id": self.id, "status": self.status, "engine": self.engine, "grow": self.grow,
+            "output": self.output, "quality": self.quality,
             "priority": self.priority, "created_at": self.created_at or None, "started_at": self.started_at,
             "finished_at": self.finished_at, "attempts": self.attempts, "batch_id": self.batch_id,
             "metadata": self.metadata, "input": self.input or None, "result": result, "error": self.error,
@@ -151,6 +154,10 @@ def _decode(name: str, text: str) -> Any:
         return text == "1"
     if name in _COUNTS:
         return int(text or 0)
+    if name == "quality":
+        return int(text) if text else None
+    if name == "output":
+        return text or "same"
     if name == "status":
         return JobStatus(text)
     return text or (None if name not in ("id", "tenant", "engine", "priority", "image_key", "mask_key",

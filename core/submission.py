@@ -14,6 +14,8 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from pconv import results
+
 from . import strictjson
 from .errors import ObjectMissing, SneakyError, translate
 from .jobs import Job, JobStatus
@@ -40,6 +42,11 @@ def check_capacity(s: Services, priority: str, messages: int = 1) -> None:
 def check_webhook(s: Services, url: str | None) -> None:
     if url:
         check_webhook_url(url, s.settings.webhook_allow_private == "1")
+
+
+def check_output(options: dict[str, Any], photo: PhotoInfo) -> None:
+    """The result's format and quality a job asks for, against the photo's mode (pconv/results.py)."""
+    results.check_output(options.get("output", "same"), options.get("quality"), photo.mode)
 
 
 def check_metadata(s: Services, value: Any) -> dict[str, Any]:
@@ -144,9 +151,11 @@ def accept_batch(s: Services, tenant: str, options: dict[str, Any], items: Itera
             photo, image_key = inspect_upload(s, tenant, item["image_key"], "image", complete=False)
             mask, mask_key = shared_info or inspect_upload(s, tenant, item["mask_key"], "mask", complete=False)
             check_same_size(photo, mask)
+            check_output(options, photo)
             return Job.new(tenant, engine, options["priority"], photo.as_input(), image_key=image_key,
                            mask_key=mask_key, metadata=meta, webhook_url=options.get("webhook_url"),
-                           grow=options["grow"])
+                           grow=options["grow"], output=options.get("output", "same"),
+                           quality=options.get("quality"))
         except Exception as exc:  # every item is accounted for, whatever went wrong with it
             error = translate(exc)
             if error.code in ("queue_unavailable", "storage_unavailable", "internal"):
@@ -154,7 +163,8 @@ def accept_batch(s: Services, tenant: str, options: dict[str, Any], items: Itera
             return {"index": index, "image_key": item.get("image_key", ""), "code": error.code,
                     "detail": error.detail}
 
-    batch = s.batches.open(tenant, {"engine": engine, "priority": options["priority"], "grow": options["grow"]})
+    batch = s.batches.open(tenant, {"engine": engine, "priority": options["priority"], "grow": options["grow"],
+                                    "output": options.get("output", "same"), "quality": options.get("quality") or ""})
     errors: list[dict[str, Any]] = []
     bad = seen = 0
     try:

@@ -165,9 +165,10 @@ def _png(image: Image.Image, icc: bytes | None, exif: bytes | None) -> bytes:
     return PNG_SIGNATURE + b"".join(chunks)
 
 
-def encode(image: Image.Image, fp, fmt: str) -> None:
+def encode(image: Image.Image, fp, fmt: str, quality: int | None = None, lossless: bool = False) -> None:
     """Write ``image`` as JPEG, PNG or WebP, keeping its ICC profile and EXIF (orientation
-    already applied). Modes the format cannot hold are refused rather than silently changed."""
+    already applied). Modes the format cannot hold are refused rather than silently changed.
+    ``quality`` (JPEG and WebP; default 95) and ``lossless`` (WebP) as the job asked (pconv/results.py)."""
     fmt = fmt.upper()
     params: dict = {}
     for key in ("icc_profile", "exif"):
@@ -176,7 +177,8 @@ def encode(image: Image.Image, fp, fmt: str) -> None:
     if fmt == "JPEG":
         if image.mode not in ("RGB", "L", "CMYK"):
             raise InpaintError(f"JPEG cannot hold a {image.mode} image; write PNG or WebP", "unsupported_format")
-        params.update(quality=95, subsampling=0)
+        quality = quality or 95
+        params.update(quality=quality, subsampling=0 if quality >= 90 else 2)
     elif fmt == "PNG":
         if image.mode in ("L", "RGB", "RGBA") and "transparency" not in image.info:
             fp.write(_png(image, params.get("icc_profile"), params.get("exif")))
@@ -189,7 +191,10 @@ def encode(image: Image.Image, fp, fmt: str) -> None:
     elif fmt == "WEBP":
         if image.mode not in ("RGB", "RGBA"):
             image = image.convert("RGBA" if "A" in image.mode else "RGB")
-        params.update(quality=95, method=4)
+        if lossless:  # exact: the colour under transparent pixels is kept too: nothing outside the hole changes
+            params.update(lossless=True, exact=True, quality=100, method=1)
+        else:
+            params.update(quality=quality or 95, method=4)
     else:
         raise InpaintError(f"unsupported output format {fmt}", "unsupported_format")
     image.save(fp, format=fmt, **params)

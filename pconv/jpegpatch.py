@@ -144,7 +144,7 @@ def write_jpeg(original: bytes, filled: Image.Image, hole: np.ndarray) -> tuple[
         if layout is not None and layout.patchable and tool is not None and filled.mode in ("RGB", "L"):
             try:
                 return _patch(original, layout, filled, hole, tool), True
-            except (OSError, ValueError, subprocess.CalledProcessError) as exc:
+            except (ImportError, OSError, ValueError, subprocess.CalledProcessError) as exc:
                 log.warning("could not patch the JPEG (%s); encoding it whole like the input", exc)
         elif tool is None:
             log.warning("no jpegtran (libjpeg-turbo's tools) on this machine: JPEG results are encoded whole")

@@ -63,6 +63,27 @@ def photo(w, h, mode="RGB", seed=0) -> Image.Image:
     return image
 
 
+def assert_only_the_patch_changed(original: bytes, result: bytes, hole_stored: np.ndarray) -> None:
+    """Decoded as the files store them, a patched JPEG differs from its input only inside the MCUs that
+    touch the hole, and (where chroma is subsampled) on the one-pixel ring a decoder smooths around them."""
+    import cv2
+
+    from pconv.jpegpatch import read_layout, touched_mcus
+
+    before = np.asarray(Image.open(io.BytesIO(original)))
+    after = np.asarray(Image.open(io.BytesIO(result)))
+    assert after.shape == before.shape
+    layout = read_layout(original)
+    mcu_w, mcu_h = layout.mcu
+    touched = touched_mcus(hole_stored, layout.mcu)
+    allowed = np.repeat(np.repeat(touched, mcu_h, 0), mcu_w, 1)[: before.shape[0], : before.shape[1]]
+    ring = cv2.dilate(allowed.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    changed = before != after if before.ndim == 2 else np.any(before != after, axis=-1)
+    assert not (changed & ~ring).any(), f"{int((changed & ~ring).sum())} pixels changed outside the patch"
+    if len(layout.sampling) == 1 or layout.sampling[0] == layout.sampling[1]:  # no chroma smoothing: no ring
+        assert not (changed & ~allowed).any()
+
+
 def mask_for(w, h, box=None) -> tuple[bytes, np.ndarray]:
     m = np.zeros((h, w), np.uint8)
     x0, y0, x1, y1 = box or (w // 4, h // 4, w // 2, h // 2)

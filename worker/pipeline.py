@@ -29,7 +29,8 @@ from core.photos import ACCEPTED_FORMATS, EXTENSIONS, check_decodes, inspect
 from core.queue import enqueue
 from core.retry import retrying
 from core.services import Services
-from pconv.images import check_mask_size, encode, grow_hole, mask_to_hole, upright
+from pconv.images import check_mask_size, grow_hole, mask_to_hole, upright
+from pconv.results import write_result
 
 from . import drain, engines
 
@@ -54,6 +55,7 @@ class Work:
     job: Job | None = None  # None: skipped before it was read (a late or duplicate delivery)
     attempt: int = 0  # the attempt this worker runs: its transitions are fenced to it
     image: Image.Image | None = None
+    original: bytes = b""  # the photo's file: a JPEG result is this file with the hole's blocks patched
     plan: Plan | None = None  # the crops to fill
     fmt: str = ""
     hole_ratio: float = 0.0
@@ -216,6 +218,7 @@ def _load(services: Services, job_id: str) -> Work:
         mask_bytes = _read_input(services, job, job.mask_key)
         _check_as_accepted(job, image_bytes, mask_bytes, services.settings.max_pixels)
         photo, mask_size, hole, w.fmt = _open_inputs(image_bytes, mask_bytes, services.settings.max_pixels)
+        w.original = image_bytes
         hole = grow_hole(hole, job.grow)
         w.hole_ratio = float(np.count_nonzero(hole)) / hole.size
         # plan the crops, then let the full-size hole go before the photo is decoded
@@ -269,15 +272,18 @@ def _store(services: Services, w: Work) -> str:
     jobs, storage = services.jobs, services.storage
     result_key = None
     try:
-        assert w.job is not None and w.result is not None, "only filled jobs are stored"
-        out = io.BytesIO()
-        encode(w.result, out, w.fmt)
+        assert w.job is not None and w.result is not None and w.plan is not None, "only filled jobs are stored"
+        written = write_result(w.original, w.fmt, w.result, w.plan.hole, w.job.output, w.job.quality)
+        w.original = b""
         # one object per attempt: a late original cleaning up after itself never takes the re-run's
-        result_key = w.job.object_key(f"result-{w.attempt}{EXTENSIONS[w.fmt]}")
-        retrying(lambda: storage.put(result_key, out.getvalue(), ACCEPTED_FORMATS[w.fmt]), f"job {w.job_id}: store")
+        result_key = w.job.object_key(f"result-{w.attempt}{EXTENSIONS[written.format]}")
+        retrying(lambda: storage.put(result_key, written.data, ACCEPTED_FORMATS[written.format]),
+                 f"job {w.job_id}: store")
         info = {**w.job.input, "hole_ratio": round(w.hole_ratio, 6)}
         width, height = w.result.size
-        result = {"width": width, "height": height, "format": w.fmt}
+        result: dict[str, Any] = {"width": width, "height": height, "format": written.format}
+        if written.format == "JPEG" and w.fmt == "JPEG":
+            result["patched"] = written.patched  # only the blocks at the hole coded anew, or the whole photo
         done = retrying(lambda: jobs.succeed(w.job_id, result, result_key, info, w.attempt),
                         f"job {w.job_id}: record")
         if done.cancel_requested:  # asked while it ran: the success is not recorded, the job ends canceled
@@ -286,7 +292,7 @@ def _store(services: Services, w: Work) -> str:
             _remove(services, w, result_key)
             return done.previous or "missing"
         for earlier in range(1, w.attempt):  # what a worker that died between storing and recording left
-            _remove(services, w, w.job.object_key(f"result-{earlier}{EXTENSIONS[w.fmt]}"))
+            _remove(services, w, w.job.object_key(f"result-{earlier}{EXTENSIONS[written.format]}"))
         return JobStatus.SUCCEEDED
     except Exception as exc:
         if result_key:

@@ -74,6 +74,12 @@ BAD_SUBMISSIONS = {  # case: (image, mask, form fields) → status, code
     "metadata not an object": (lambda: (*ok_pair(), {"metadata": "[1]"}), 422, "invalid_metadata"),
     "metadata not JSON": (lambda: (*ok_pair(), {"metadata": "{oops"}), 422, "invalid_metadata"),
     "webhook not http": (lambda: (*ok_pair(), {"webhook_url": "ftp://example/x"}), 422, "invalid_field"),
+    "unknown output": (lambda: (*ok_pair(), {"output": "gif"}), 422, "invalid_field"),
+    "quality for png": (lambda: (*ok_pair(), {"output": "png", "quality": "80"}), 422, "invalid_field"),
+    "quality for same": (lambda: (*ok_pair(), {"quality": "80"}), 422, "invalid_field"),
+    "quality above 100": (lambda: (*ok_pair(), {"output": "jpeg", "quality": "101"}), 422, "invalid_field"),
+    "transparency as jpeg": (lambda: (png_bytes(photo(40, 30, "RGBA")), mask_for(40, 30)[0], {"output": "jpeg"}),
+                             422, "invalid_field"),
     "webhook to loopback": (lambda: (*ok_pair(), {"webhook_url": "http://127.0.0.1:9/hook"}), 422,
                             "invalid_webhook"),
 }

@@ -8,11 +8,13 @@ import time
 import numpy as np
 import pytest
 import requests
-from PIL import Image
+from PIL import Image, ImageOps
 
 from tests.helpers import (
     HookReceiver,
+    assert_only_the_patch_changed,
     eventually,
+    fetch_result,
     jpeg_bytes,
     mask_for,
     photo,
@@ -44,28 +46,44 @@ def test_png_round_trip_keeps_mode_and_outside_pixels(stack, mode):
         assert np.array_equal(before[..., 3], after[..., 3])
 
 
-def test_exif_rotated_jpeg(stack):
+def test_a_jpeg_comes_back_patched_in_its_stored_layout(stack):
     stored = photo(120, 80)
     exif = Image.Exif()
     exif[0x0112] = 6  # displayed rotated: portrait 80×120
     buf = io.BytesIO()
-    stored.save(buf, "JPEG", exif=exif, quality=95)
-    mask, hole = mask_for(80, 120, (10, 60, 40, 100))
+    stored.save(buf, "JPEG", exif=exif, quality=85, progressive=True)
+    mask, hole = mask_for(80, 120, (10, 60, 40, 100))  # painted on the photo as displayed
     job, result = run_job(stack, buf.getvalue(), mask)
     assert job["input"]["width"] == 80 and job["input"]["height"] == 120
-    assert result.format == "JPEG" and result.size == (80, 120) and result.mode == "RGB"
-    assert result.getexif().get(0x0112) in (None, 1)
-    upright = np.asarray(Image.open(io.BytesIO(buf.getvalue())).transpose(Image.Transpose.ROTATE_270)).astype(int)
-    diff = np.abs(np.asarray(result).astype(int) - upright)
-    assert diff[~hole].mean() < 3  # JPEG re-encoding only, no shift or rotation error
+    assert job["result"] == {"width": 80, "height": 120, "format": "JPEG", "patched": True, "url": job["result"]["url"]}
+    # the file as it was stored, tag and progressive mode kept; upright in every viewer that reads the tag
+    assert result.format == "JPEG" and result.size == (120, 80) and result.getexif()[0x0112] == 6
+    assert result.info.get("progressive") and result.quantization == Image.open(buf).quantization
+    hole_stored = np.asarray(Image.fromarray(hole.view(np.uint8)).transpose(Image.Transpose.ROTATE_90)).astype(bool)
+    assert_only_the_patch_changed(buf.getvalue(), fetch_result(stack, job["id"]).content, hole_stored)
+    assert ImageOps.exif_transpose(result).size == (80, 120)
 
 
-def test_webp_and_engine_choice(stack):
+def test_output_converts_and_quality_applies(stack):
+    image, mask = photo(96, 64), mask_for(96, 64)[0]
+    job, result = run_job(stack, jpeg_bytes(image), mask, output="png")
+    assert result.format == "PNG" and job["output"] == "png" and job["result"]["format"] == "PNG"
+    assert "patched" not in job["result"]
+    low, small = run_job(stack, png_bytes(image), mask, output="jpeg", quality="40")
+    high, large = run_job(stack, png_bytes(image), mask, output="jpeg", quality="95")
+    assert small.format == large.format == "JPEG" and low["quality"] == 40
+    assert len(fetch_result(stack, low["id"]).content) < len(fetch_result(stack, high["id"]).content)
+
+
+def test_lossless_webp_stays_lossless_and_identical_outside_the_hole(stack):
+    image = photo(64, 64)
     buf = io.BytesIO()
-    photo(64, 64).save(buf, "WEBP", lossless=True)
+    image.save(buf, "WEBP", lossless=True)
     mask, hole = mask_for(64, 64)
     job, result = run_job(stack, buf.getvalue(), mask, engine="ns")
     assert job["engine"] == "ns" and result.format == "WEBP"
+    before, after = np.asarray(image), np.asarray(result.convert("RGB"))
+    assert (before[~hole] == after[~hole]).all() and (before[hole] != after[hole]).any()
 
 
 def test_grow_fills_a_margin_around_the_mask_and_nothing_beyond(stack):
