@@ -42,7 +42,7 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
     from pconv.inpaint import Inpainter
 
     try:
-        output = output_for(image.format or "", fmt)
+        output = output_for(image.format or "", fmt, args.quality)
         check_output(output, args.quality, image.mode)
         inpainter = Inpainter.load(args.engine, weights=args.weights)
         photo, mask = upright(image), upright(mask)
@@ -77,7 +77,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
             raise SystemExit(f"sneaky: error: {what} not found: {path}")
     client = SneakyClient(args.url, os.environ.get("SNEAKY_API_KEY"), retries=3)
     try:
-        output = args.format or _format_of_output_file(args.photo, args.output)
+        output = args.format or _format_of_output_file(args.photo, args.output, args.quality)
         job = client.submit(args.photo, args.mask, args.engine, args.priority, grow=args.grow, output=output,
                             quality=args.quality)
         print(f"job {job.id} {job.status}", flush=True)
@@ -160,7 +160,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
-def _format_of_output_file(photo: str, output_file: str | None) -> str:
+def _format_of_output_file(photo: str, output_file: str | None, quality: int | None) -> str:
     """``submit -o`` names the format as ``inpaint -o`` does: by its extension (the photo's own: ``same``)."""
     from pconv.images import InpaintError, format_for_path
     from pconv.results import output_for
@@ -168,7 +168,7 @@ def _format_of_output_file(photo: str, output_file: str | None) -> str:
     if not output_file:
         return "same"
     try:
-        return output_for(format_for_path(photo), format_for_path(output_file))
+        return output_for(format_for_path(photo), format_for_path(output_file), quality)
     except InpaintError as exc:
         raise SystemExit(f"sneaky: error: {exc}") from None
 

@@ -129,6 +129,7 @@ def accept_batch(s: Services, tenant: str, options: dict[str, Any], items: Itera
     the queue full) leaves nothing behind. ``options``: engine, priority, grow, webhook_url, mask_key
     (one mask for every item)."""
     check_webhook(s, options.get("webhook_url"))
+    results.check_output(options.get("output", "same"), options.get("quality"))  # once; each photo's mode below
     check_capacity(s, options["priority"])  # early, for the common case; again with the real count below
     engine = options.get("engine") or s.settings.default_engine
     shared = options.get("mask_key")

@@ -28,8 +28,9 @@ class Written:
     patched: bool = False  # a JPEG with only the blocks at the hole coded anew
 
 
-def check_output(output: str, quality: int | None, mode: str) -> None:
-    """What a job may ask for, known at submission from the photo's header."""
+def check_output(output: str, quality: int | None, mode: str | None = None) -> None:
+    """What a job may ask for, known at submission from the photo's header (``mode``; None: the options alone,
+    as a batch's are checked before its items)."""
     if output not in OUTPUTS:
         raise InpaintError(f"output must be one of {', '.join(OUTPUTS)}", "invalid_field")
     if quality is not None and output not in QUALITY_OUTPUTS:
@@ -43,9 +44,10 @@ def result_format(source_format: str, output: str) -> str:
     return OUTPUTS.get(output) or source_format
 
 
-def output_for(source_format: str, wanted_format: str) -> str:
-    """The ``output`` that writes ``wanted_format`` (a file name's format): ``same`` where it is the photo's own."""
-    if wanted_format == source_format:
+def output_for(source_format: str, wanted_format: str, quality: int | None = None) -> str:
+    """The ``output`` that writes ``wanted_format`` (a file name's format): ``same`` where it is the photo's own
+    and no quality is asked for (a quality means encoding anew, in that format)."""
+    if wanted_format == source_format and quality is None:
         return "same"
     return next(name for name, fmt in OUTPUTS.items() if fmt == wanted_format)
 

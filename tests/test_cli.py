@@ -46,6 +46,26 @@ def test_jpeg_output(files):
     assert Image.open(tmp / "out.jpg").format == "JPEG"
 
 
+def test_a_jpeg_kept_as_jpeg_is_patched_and_a_quality_converts(files):
+    import io
+
+    from tests.helpers import assert_only_the_patch_changed
+
+    photo, mask, tmp = files
+    original = tmp / "photo.jpg"
+    Image.open(photo).save(original, quality=85)
+    res = run(original, "--mask", mask, "-o", tmp / "out.jpg", "--engine", "telea")
+    assert res.returncode == 0 and "patched where the hole is" in res.stdout, res.stderr
+    hole = np.asarray(Image.open(mask)) >= 128
+    assert_only_the_patch_changed(original.read_bytes(), (tmp / "out.jpg").read_bytes(), hole)
+    res = run(original, "--mask", mask, "-o", tmp / "small.jpg", "--engine", "telea", "--quality", "30")
+    assert res.returncode == 0 and "patched" not in res.stdout, res.stderr
+    assert Image.open(io.BytesIO((tmp / "small.jpg").read_bytes())).format == "JPEG"
+    assert (tmp / "small.jpg").stat().st_size < (tmp / "out.jpg").stat().st_size
+    res = run(photo, "--mask", mask, "-o", tmp / "o.png", "--engine", "telea", "--quality", "80")
+    assert res.returncode != 0 and "quality applies to output jpeg or webp only" in res.stderr
+
+
 def test_missing_photo(files):
     _, mask, tmp = files
     res = run(tmp / "nope.jpg", "--mask", mask, "-o", tmp / "o.png", "--engine", "telea")

@@ -92,6 +92,24 @@ def test_batch_with_grow_fills_the_margin_of_every_photo(client):
     assert {j.grow for j in jobs} == {2} and all(j.input["hole_ratio"] > hole.mean() for j in jobs)
 
 
+def test_batch_output_converts_every_result(client):
+    images = photos(3, seed=300)
+    mask, hole = mask_for(48, 40, (10, 10, 30, 30))
+    image_keys = client.upload(images)
+    [mask_key] = client.upload([mask])
+    batch = client.batch([{"image_key": k} for k in image_keys], mask_key=mask_key, output="webp")
+    assert batch.output == "webp" and batch.quality is None
+    wait_batch(client, batch.id)
+    for item, image in zip(client.manifest(batch.id), images):
+        result = Image.open(io.BytesIO(requests.get(item["result_url"], timeout=30).content))
+        assert result.format == "WEBP"  # lossless from a PNG: nothing outside the hole changes
+        before = np.asarray(Image.open(io.BytesIO(image)))
+        assert (np.asarray(result.convert("RGB"))[~hole] == before[~hole]).all()
+    with pytest.raises(SneakyError) as refused:
+        client.batch([{"image_key": image_keys[0]}], mask_key=mask_key, output="png", quality=50)
+    assert refused.value.code == "invalid_field"
+
+
 def test_batch_with_invalid_items_is_refused_whole(client, stack):
     good = client.upload(photos(3))
     masks = client.upload([mask_for(48, 40)[0], mask_for(48, 40)[0], mask_for(40, 48)[0]])
