@@ -108,21 +108,22 @@ def main(argv=None) -> int:
         share_whole, max_whole = changed_outside(original, before, hole)
         share_patch, max_patch = changed_outside(original, patched, hole)
         rows.append(f"| {file.name} | {photo.width}×{photo.height} | {100 * share_whole:.1f} % / "
-                    f"{100 * share_patch:.2f} % | {max_whole} / {max_patch} | {changed_beyond_patch(original, patched, hole)} | "
+                    f"{100 * share_patch:.2f} % | {max_whole} / {max_patch} | "
+                    f"{changed_beyond_patch(original, patched, hole)} | "
                     f"{len(before) / len(original):.2f}× / "
                     f"{len(patched) / len(original):.3f}× | {whole_ms:.0f} / {patch_ms:.0f} |")
         if n == 0:
-            difference_image(original, {"encoded whole (before), difference x32": before, "patched (now), difference x32": patched},
-                             hole, Path(args.image))
+            shown = {"encoded whole (before), difference x32": before, "patched (now), difference x32": patched}
+            difference_image(original, shown, hole, Path(args.image))
     text = "\n".join(rows)
     print(text)
     if args.write:
         body = (f"{machine_description()}; evaluation photos as they are (baseline JPEGs, 4:2:0), one object-shaped "
                 "hole of 2–8 % each, filled by Telea. *Whole*: the photo encoded anew as every JPEG result was "
                 "before (quality 95, 4:4:4); *patched*: `pconv/jpegpatch.py`. CPU is this process's only (the "
-                "patch's `jpegtran` runs are child processes: add about 10 ms each). The pixels a patch changes outside the "
-                "hole lie in the MCUs the hole touches (it is rounded out to 16×16 squares) and on the ring beside "
-                "them; beyond those, none.\n\n"
+                "patch's `jpegtran` runs are child processes: add about 10 ms each). The pixels a patch changes "
+                "outside the hole lie in the MCUs the hole touches (it is rounded out to 16×16 squares) and on "
+                "the ring beside them; beyond those, none.\n\n"
                 f"{text}\n\n![the first photo's differences from its input, ×32](images/jpeg-patch.png)\n\n"
                 "Left: the photo and its hole; then each result's difference from the input, ×32. Encoded "
                 "whole, the whole photo changes; patched, only the MCUs that touch the hole (and the "
