@@ -215,6 +215,23 @@ class Plan:
     size: tuple[int, int]  # the photo's (width, height)
     regions: list  # (crop box, hole box, the hole inside the crop)
 
+    def bounds(self) -> tuple[int, int, int, int] | None:
+        """The box around every crop (x0, y0, x1, y1): all of the photo the fill reads. None: nothing to fill."""
+        if not self.regions:
+            return None
+        crops = [crop for crop, _box, _hole in self.regions]
+        return (min(c.x0 for c in crops), min(c.y0 for c in crops), max(c.x1 for c in crops), max(c.y1 for c in crops))
+
+    def within(self, box: tuple[int, int, int, int]) -> Plan:
+        """The same crops for the part of the photo at ``box`` (which holds ``bounds()``), decoded alone."""
+        x0, y0, x1, y1 = box
+
+        def moved(b: Box) -> Box:
+            return Box(b.x0 - x0, b.y0 - y0, b.x1 - x0, b.y1 - y0)
+
+        return Plan((x1 - x0, y1 - y0), [(moved(crop), moved(hole_box), crop_hole)
+                                         for crop, hole_box, crop_hole in self.regions])
+
     def hole(self) -> np.ndarray:
         """The full-size hole again, from its crops (a JPEG result patches the blocks it touches)."""
         width, height = self.size

@@ -50,6 +50,16 @@ TO_STORED = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_270,
 }
+# ... and the transpose that shows a stored image upright (what ImageOps.exif_transpose applies)
+TO_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 _SOF_PROGRESSIVE = {0xC2, 0xC6, 0xCA, 0xCE}
 _SOF_ARITHMETIC = {0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
@@ -130,10 +140,70 @@ def touched_mcus(hole: np.ndarray, mcu: tuple[int, int]) -> np.ndarray:
     return padded.reshape(rows, mcu_h, cols, mcu_w).any(axis=(1, 3))
 
 
-def write_jpeg(original: bytes, filled: Image.Image, hole: np.ndarray) -> tuple[bytes, bool]:
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (x1 and y1 exclusive)
+
+
+def _stored_point(u: int, v: int, tag: int, width: int, height: int) -> tuple[int, int]:
+    """Where a corner of the upright image lies in the stored one (``width``×``height``, as stored)."""
+    return {1: (u, v), 2: (width - u, v), 3: (width - u, height - v), 4: (u, height - v), 5: (v, u),
+            6: (v, height - u), 7: (width - v, height - u), 8: (width - v, u)}[tag]
+
+
+def _upright_point(x: int, y: int, tag: int, width: int, height: int) -> tuple[int, int]:
+    return {1: (x, y), 2: (width - x, y), 3: (width - x, height - y), 4: (x, height - y), 5: (y, x),
+            6: (height - y, x), 7: (height - y, width - x), 8: (y, width - x)}[tag]
+
+
+def _map_box(box: Box, point, tag: int, width: int, height: int) -> Box:
+    (ax, ay), (bx, by) = point(box[0], box[1], tag, width, height), point(box[2], box[3], tag, width, height)
+    return min(ax, bx), min(ay, by), max(ax, bx), max(ay, by)
+
+
+@dataclass(frozen=True)
+class Window:
+    """Part of a JPEG decoded alone: ``image`` upright, at ``box`` of the upright photo; ``origin`` is its
+    top-left corner in the file's stored layout (on the MCU grid)."""
+
+    image: Image.Image
+    box: Box
+    origin: tuple[int, int]
+
+
+def decode_window(original: bytes, box: Box) -> Window | None:
+    """The pixels of ``box`` (upright coordinates) and an MCU around it, decoded from the rectangle of whole MCUs
+    that ``jpegtran`` cuts out, without decoding the rest of the photo: a 144-megapixel JPEG with a small hole
+    costs the hole's surroundings, not 432 MB. The margin keeps the pixels of ``box`` as a whole decode gives
+    them (chroma is smoothed across block edges, and a cut edge has no neighbour). None where the file cannot
+    be patched (then nothing is gained: the whole photo is decoded and encoded)."""
+    layout, tool = read_layout(original), jpegtran()
+    if layout is None or not layout.patchable or tool is None:
+        return None
+    with Image.open(BytesIO(original)) as source:
+        tag = orientation(source)
+    mcu_w, mcu_h = layout.mcu
+    x0, y0, x1, y1 = _map_box(box, _stored_point, tag, layout.width, layout.height)
+    x0, y0 = max(0, (x0 // mcu_w - 1) * mcu_w), max(0, (y0 // mcu_h - 1) * mcu_h)
+    x1, y1 = min(layout.width, (-(-x1 // mcu_w) + 1) * mcu_w), min(layout.height, (-(-y1 // mcu_h) + 1) * mcu_h)
+    with tempfile.TemporaryDirectory(prefix="sneaky-jpeg-") as folder:
+        tmp = Path(folder)
+        (tmp / "in.jpg").write_bytes(original)
+        _run(tool, "-crop", f"{x1 - x0}x{y1 - y0}+{x0}+{y0}", "-copy", "none", "-outfile", tmp / "window.jpg",
+             tmp / "in.jpg")
+        with Image.open(tmp / "window.jpg") as cut:
+            cut.load()
+            image = cut.transpose(TO_UPRIGHT[tag]) if tag in TO_UPRIGHT else cut.copy()
+    if image.mode not in ("RGB", "L"):
+        return None
+    upright = _map_box((x0, y0, x1, y1), _upright_point, tag, layout.width, layout.height)
+    return Window(image, upright, (x0, y0))
+
+
+def write_jpeg(original: bytes, filled: Image.Image, hole: np.ndarray,
+               origin: tuple[int, int] | None = None) -> tuple[bytes, bool]:
     """The result of a JPEG job: ``filled`` (upright, the input's pixels outside ``hole``) as the input's
     file with the touched blocks patched, or encoded whole like the input where it cannot be patched.
-    Returns the bytes and whether they were patched."""
+    Returns the bytes and whether they were patched. ``origin``: ``filled`` and ``hole`` are a ``Window``'s,
+    whose stored top-left corner this is (then the file is always patched)."""
     with Image.open(BytesIO(original)) as source:
         turn = TO_STORED.get(orientation(source))
         if turn is not None:  # back to the stored layout: the blocks are the file's, and so is the tag
@@ -141,9 +211,13 @@ def write_jpeg(original: bytes, filled: Image.Image, hole: np.ndarray) -> tuple[
             hole = np.asarray(Image.fromarray(hole.view(np.uint8)).transpose(turn)).astype(bool)
         layout = read_layout(original)
         tool = jpegtran()
+        if origin is not None:  # a window was cut, so the file can be patched; no whole photo to encode anyway
+            if layout is None or tool is None:
+                raise ValueError("a window of a JPEG that cannot be patched")
+            return _patch(original, layout, filled, hole, tool, origin), True
         if layout is not None and layout.patchable and tool is not None and filled.mode in ("RGB", "L"):
             try:
-                return _patch(original, layout, filled, hole, tool), True
+                return _patch(original, layout, filled, hole, tool, (0, 0)), True
             except (ImportError, OSError, ValueError, subprocess.CalledProcessError) as exc:
                 log.warning("could not patch the JPEG (%s); encoding it whole like the input", exc)
         elif tool is None:
@@ -151,7 +225,9 @@ def write_jpeg(original: bytes, filled: Image.Image, hole: np.ndarray) -> tuple[
         return _encode_like(source, filled), False
 
 
-def _patch(original: bytes, layout: JpegLayout, filled: Image.Image, hole: np.ndarray, tool: str) -> bytes:
+def _patch(original: bytes, layout: JpegLayout, filled: Image.Image, hole: np.ndarray, tool: str,
+           origin: tuple[int, int]) -> bytes:
+    """``filled`` and ``hole`` in the stored layout, their top-left corner at ``origin`` (on the MCU grid)."""
     import jpeglib
 
     touched = touched_mcus(hole, layout.mcu)
@@ -160,8 +236,9 @@ def _patch(original: bytes, layout: JpegLayout, filled: Image.Image, hole: np.nd
     rows, cols = np.nonzero(touched)
     r0, r1, c0, c1 = int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
     mcu_w, mcu_h = layout.mcu
-    x, y = c0 * mcu_w, r0 * mcu_h
-    w, h = min(layout.width, c1 * mcu_w) - x, min(layout.height, r1 * mcu_h) - y
+    ox, oy = origin
+    x, y = ox + c0 * mcu_w, oy + r0 * mcu_h
+    w, h = min(layout.width, ox + c1 * mcu_w) - x, min(layout.height, oy + r1 * mcu_h) - y
     with tempfile.TemporaryDirectory(prefix="sneaky-jpeg-") as folder:
         tmp = Path(folder)
         (tmp / "in.jpg").write_bytes(original)
@@ -169,7 +246,7 @@ def _patch(original: bytes, layout: JpegLayout, filled: Image.Image, hole: np.nd
         _run(tool, "-crop", f"{w}x{h}+{x}+{y}", "-copy", "none", "-outfile", tmp / "kept.jpg", tmp / "in.jpg")
         kept = jpeglib.read_dct(str(tmp / "kept.jpg"))
         # the same rectangle coded from the filled pixels, with the input's tables and sampling
-        pixels = np.asarray(filled.crop((x, y, x + w, y + h)))
+        pixels = np.asarray(filled.crop((x - ox, y - oy, x - ox + w, y - oy + h)))
         coded = jpeglib.from_spatial(np.ascontiguousarray(pixels if pixels.ndim == 3 else pixels[..., None]))
         coded.samp_factor = kept.samp_factor
         coded.write_spatial(str(tmp / "coded.jpg"), qt=kept.qt, quant_tbl_no=kept.quant_tbl_no)

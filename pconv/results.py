@@ -65,15 +65,22 @@ def is_lossless_webp(data: bytes) -> bool:
     return False
 
 
+def patches(source_format: str, output: str, quality: int | None) -> bool:
+    """Whether the result is the input's file patched where the hole is: a JPEG kept as JPEG, no quality asked."""
+    return source_format == "JPEG" and result_format(source_format, output) == "JPEG" and quality is None
+
+
 def write_result(original: bytes, source_format: str, result: Image.Image, hole: Callable[[], np.ndarray],
-                 output: str = "same", quality: int | None = None) -> Written:
+                 output: str = "same", quality: int | None = None,
+                 origin: tuple[int, int] | None = None) -> Written:
     """``result`` (upright, the input's pixels outside the hole) in the format ``output`` asks for. ``hole()``
-    gives the upright hole, asked for only where a JPEG is patched."""
+    gives the upright hole, asked for only where a JPEG is patched. ``origin``: ``result`` is a window of the
+    photo (``pconv.jpegpatch.decode_window``), whose stored corner this is."""
     fmt = result_format(source_format, output)
-    if fmt == "JPEG" and source_format == "JPEG" and quality is None:
+    if patches(source_format, output, quality):
         from .jpegpatch import write_jpeg
 
-        data, patched = write_jpeg(original, result, hole())
+        data, patched = write_jpeg(original, result, hole(), origin)
         return Written(data, fmt, patched)
     lossless = fmt == "WEBP" and quality is None and (
         source_format == "PNG" or (source_format == "WEBP" and is_lossless_webp(original)))

@@ -183,3 +183,25 @@ def test_any_hole_changes_nothing_outside_its_blocks(x, y, w, h, progressive, su
     result, patched = write_jpeg(original, fill(original, hole), hole)
     assert patched
     check_patched(original, result, hole)
+
+
+@pytest.mark.parametrize("tag", range(1, 9))
+def test_a_window_decoded_alone_gives_the_same_file_as_the_whole_photo(tag):
+    """The worker decodes only the MCUs around a large photo's hole (``decode_window``): the fill reads the
+    same pixels, and the patched file is byte for byte the one a whole decode gives."""
+    from pconv.inpaint import Inpainter
+
+    original = encoded(scene(400, 304, seed=tag), orientation=tag, quality=85)
+    upright = ImageOps.exif_transpose(Image.open(io.BytesIO(original)))
+    hole = box_hole((upright.height, upright.width), (150, 100, 190, 130))
+    telea = Inpainter.load("telea")
+    plan = telea.plan(hole)
+    [whole] = telea.inpaint_many([(upright, plan)])
+    expected, _ = write_jpeg(original, whole, plan.hole())
+    window = jpegpatch.decode_window(original, plan.bounds())
+    assert window is not None and window.image.size == (window.box[2] - window.box[0], window.box[3] - window.box[1])
+    assert window.image.width * window.image.height < upright.width * upright.height / 2
+    inside = plan.within(window.box)
+    [part] = telea.inpaint_many([(window.image, inside)])
+    result, patched = write_jpeg(original, part, inside.hole(), window.origin)
+    assert patched and result == expected

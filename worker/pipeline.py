@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+import subprocess
 import sys
 import time
 import warnings
@@ -29,8 +30,9 @@ from core.photos import ACCEPTED_FORMATS, EXTENSIONS, check_decodes, inspect
 from core.queue import enqueue
 from core.retry import retrying
 from core.services import Services
-from pconv.images import check_mask_size, grow_hole, mask_to_hole, upright
-from pconv.results import write_result
+from pconv.images import check_mask_size, grow_hole, mask_to_hole, orientation, upright
+from pconv.jpegpatch import Window, decode_window
+from pconv.results import patches, write_result
 
 from . import drain, engines
 
@@ -56,6 +58,7 @@ class Work:
     attempt: int = 0  # the attempt this worker runs: its transitions are fenced to it
     image: Image.Image | None = None
     original: bytes = b""  # the photo's file: a JPEG result is this file with the hole's blocks patched
+    origin: tuple[int, int] | None = None  # only a window of the JPEG was decoded: its corner in the file
     plan: Plan | None = None  # the crops to fill
     fmt: str = ""
     hole_ratio: float = 0.0
@@ -224,7 +227,11 @@ def _load(services: Services, job_id: str) -> Work:
         # plan the crops, then let the full-size hole go before the photo is decoded
         w.plan = engines.get(job.engine).plan(hole)
         del hole
-        w.image = _decode_photo(photo, mask_size, w.fmt)
+        window = _window(w, image_bytes, photo, mask_size)
+        if window is not None:  # a JPEG to patch: only the hole's surroundings are decoded
+            w.image, w.plan, w.origin = window.image, w.plan.within(window.box), window.origin
+        else:
+            w.image = _decode_photo(photo, mask_size, w.fmt)
     except Exception as exc:
         w.outcome = _end(services, w, exc)
     return w
@@ -273,14 +280,14 @@ def _store(services: Services, w: Work) -> str:
     result_key = None
     try:
         assert w.job is not None and w.result is not None and w.plan is not None, "only filled jobs are stored"
-        written = write_result(w.original, w.fmt, w.result, w.plan.hole, w.job.output, w.job.quality)
+        written = write_result(w.original, w.fmt, w.result, w.plan.hole, w.job.output, w.job.quality, w.origin)
         w.original = b""
         # one object per attempt: a late original cleaning up after itself never takes the re-run's
         result_key = w.job.object_key(f"result-{w.attempt}{EXTENSIONS[written.format]}")
         retrying(lambda: storage.put(result_key, written.data, ACCEPTED_FORMATS[written.format]),
                  f"job {w.job_id}: store")
         info = {**w.job.input, "hole_ratio": round(w.hole_ratio, 6)}
-        width, height = w.result.size
+        width, height = (w.job.input["width"], w.job.input["height"]) if w.origin else w.result.size
         result: dict[str, Any] = {"width": width, "height": height, "format": written.format}
         if written.format == "JPEG" and w.fmt == "JPEG":
             result["patched"] = written.patched  # only the blocks at the hole coded anew, or the whole photo
@@ -375,6 +382,24 @@ def _open_inputs(image_bytes: bytes, mask_bytes: bytes,
     if fmt not in ACCEPTED_FORMATS:
         raise SneakyError(f"{fmt} is not an accepted format", "unsupported_format")
     return image, mask_size, hole, fmt
+
+
+def _window(w: Work, image_bytes: bytes, photo: Image.Image, mask_size: tuple[int, int]) -> Window | None:
+    """For a JPEG that will be patched, and a hole whose crops cover under half the photo: the part of it the
+    fill reads, decoded alone (``pconv.jpegpatch.decode_window``). None: decode the whole photo."""
+    assert w.job is not None and w.plan is not None
+    bounds = w.plan.bounds()
+    if bounds is None or not patches(w.fmt, w.job.output, w.job.quality):
+        return None
+    width, height = photo.size if orientation(photo) < 5 else photo.size[::-1]  # upright, as the mask is
+    check_mask_size((width, height), mask_size)
+    x0, y0, x1, y1 = bounds
+    if (x1 - x0) * (y1 - y0) * 2 > width * height:
+        return None
+    try:
+        return decode_window(image_bytes, bounds)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise SneakyError(f"the image cannot be decoded: {exc}", "invalid_image") from None
 
 
 def _decode_photo(image: Image.Image, mask_size: tuple[int, int], fmt: str) -> Image.Image:
