@@ -44,6 +44,7 @@ from pconv.jpegpatch import decode_window
 from pconv.results import patches, write_result
 from worker.pipeline import _check_as_accepted, _decode_photo, _open_inputs
 from core.jobs import Job
+from core.photos import inspect
 engine, output = sys.argv[3], sys.argv[4]
 inpainter = Inpainter.load(engine, allow_random=True)
 image_bytes, mask_bytes = open(sys.argv[1], "rb").read(), open(sys.argv[2], "rb").read()
@@ -51,9 +52,9 @@ base = PEAK
 start = time.perf_counter()
 # as the worker does it (worker/pipeline.py _load and _store): the stored files checked again, the hole planned
 # into crops and let go, then only the window around them decoded where the JPEG will be patched
+accepted = inspect(image_bytes, 200_000_000).as_input()  # what the API recorded
+_check_as_accepted(Job.new("t", engine, "bulk", accepted), image_bytes, mask_bytes, 200_000_000)
 photo, mask_size, hole, fmt = _open_inputs(image_bytes, mask_bytes, 200_000_000)
-_check_as_accepted(Job.new("t", engine, "bulk", {"format": fmt, "width": photo.width, "height": photo.height}),
-                   image_bytes, mask_bytes, 200_000_000)
 plan = inpainter.plan(hole)
 del hole
 window = decode_window(image_bytes, plan.bounds()) if patches(fmt, output, None) else None

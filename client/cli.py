@@ -31,7 +31,6 @@ def _open_image(path: str, what: str) -> Image.Image:
 def cmd_inpaint(args: argparse.Namespace) -> int:
     from pconv.images import InpaintError, check_mask_size, format_for_path, grow_hole, mask_to_hole, upright
     from pconv.results import check_output, output_for, write_result
-    from pconv.weights import WeightsError
 
     try:
         fmt = format_for_path(args.output)
@@ -53,7 +52,7 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
                                args.quality)
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output).write_bytes(written.data)
-    except (InpaintError, WeightsError, FileNotFoundError) as exc:
+    except (InpaintError, ValueError, FileNotFoundError) as exc:  # ValueError: pconv.weights.WeightsError too
         Path(args.output).unlink(missing_ok=True)
         raise SystemExit(f"sneaky: error: {exc}") from None
     how = ", patched where the hole is" if written.patched else ""

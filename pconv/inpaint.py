@@ -13,19 +13,23 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import cv2
 import numpy as np
-import torch
 from PIL import Image
 
 from . import ENGINES
-from . import runtime as runtime_module
 from .images import check_mask_size, grow_hole, mask_to_hole, output_mode, upright
-from .model import PConvUNet, fold_batchnorm
 from .regions import Box, hole_boxes, plan_regions
-from .weights import DEFAULT_WEIGHTS, load_model, random_model
+
+if TYPE_CHECKING:
+    import torch
+
+    from .model import PConvUNet
+
+# torch is imported where the network is loaded, not here: it alone costs some 680 MB of memory and a second,
+# which a Telea or Navier-Stokes job never needs (a 144-megapixel JPEG's whole job then fits in 400 MB)
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +82,11 @@ class PConvFiller:
     def __init__(self, model: PConvUNet, device: str | torch.device | None = None, window: int = DEFAULT_WINDOW,
                  flip_average: bool = True, bridge: int = DEFAULT_BRIDGE, runtime: str = "auto",
                  threads: int = 0) -> None:
+        import torch
+
+        from . import runtime as runtime_module
+        from .model import fold_batchnorm
+
         self.flip_average = flip_average
         self.bridge = bridge
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -113,6 +122,8 @@ class PConvFiller:
         return bool(self.metadata.get("trained", False))
 
     def fill_batch(self, images: np.ndarray, holes: np.ndarray) -> np.ndarray:
+        import torch
+
         with torch.inference_mode():
             image = torch.from_numpy(images).to(self.device).permute(0, 3, 1, 2).float().div_(255)
             valid = torch.from_numpy(~holes).to(self.device).unsqueeze(1).float()
@@ -275,6 +286,8 @@ class Inpainter:
             return cls(OpenCVFiller(engine))
         if engine != "pconv":
             raise ValueError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
+        from .weights import DEFAULT_WEIGHTS, load_model, random_model
+
         path = Path(weights) if weights else DEFAULT_WEIGHTS
         if path.is_file() or weights:
             model = load_model(path)

@@ -7,12 +7,29 @@ import sys
 import pytest
 
 
-@pytest.mark.parametrize("module", ["api.wsgi", "worker.app", "core.photos", "pconv.images", "pconv.masks"])
+@pytest.mark.parametrize("module", ["api.wsgi", "worker.app", "worker.pipeline", "core.photos", "pconv.images",
+                                    "pconv.masks", "pconv.inpaint", "pconv.results", "pconv.jpegpatch"])
 def test_no_torch_on_import(module):
     code = f"import sys, {module}; print('torch' in sys.modules)"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "False"
+
+
+def test_the_classical_engines_never_load_torch(tmp_path):
+    """Telea and Navier-Stokes, in the library and in `sneaky inpaint`: torch alone is some 680 MB and a second."""
+    from PIL import Image
+
+    Image.new("RGB", (64, 48), "grey").save(tmp_path / "p.jpg")
+    Image.new("L", (64, 48), 255).save(tmp_path / "m.png")
+    code = ("import sys; from pconv.inpaint import Inpainter; from PIL import Image; "
+            f"Inpainter.load('ns').inpaint(Image.open('{tmp_path / 'p.jpg'}'), Image.open('{tmp_path / 'm.png'}')); "
+            "from client.cli import main; main(['inpaint', sys.argv[1], '--mask', sys.argv[2], '-o', sys.argv[3], "
+            "'--engine', 'telea']); print('torch' in sys.modules)")
+    res = subprocess.run([sys.executable, "-c", code, str(tmp_path / "p.jpg"), str(tmp_path / "m.png"),
+                          str(tmp_path / "o.jpg")], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().splitlines()[-1] == "False" and (tmp_path / "o.jpg").is_file()
 
 
 FORBIDDEN = {  # docs/architecture.md, "what may import what"
