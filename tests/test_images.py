@@ -59,6 +59,31 @@ def test_our_png_writer_is_read_alike_by_libpng_and_pillow(mode):
     assert np.array_equal(by_libpng, expected)
 
 
+def test_our_png_writer_goes_through_a_large_image_in_strips(monkeypatch):
+    image = picture("RGB", seed=6).resize((700, 90))
+    whole = images._png(image, None, None)
+    original_compressobj = images.isal_zlib.compressobj
+    strips = []
+
+    class Counting:
+        def __init__(self, level):
+            self.inner = original_compressobj(level)
+
+        def compress(self, data):
+            strips.append(len(data))
+            return self.inner.compress(data)
+
+        def flush(self):
+            return self.inner.flush()
+
+    monkeypatch.setattr(images.isal_zlib, "compressobj", Counting)
+    big = Image.fromarray(np.tile(np.asarray(image), (70, 12, 1)))  # 8400×6300: several strips of 16 MB
+    data = images._png(big, None, None)
+    assert len(strips) > 1
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), np.asarray(big))
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(whole))), np.asarray(image))
+
+
 def test_our_png_writer_filters_every_row_with_up():
     image = picture("RGB", seed=5)
     data = images._png(image, None, None)
