@@ -100,3 +100,44 @@ def test_png_with_transparency_keeps_it_through_pillow():
     image.info["transparency"] = (1, 2, 3)
     _, back = written(image)
     assert back.info.get("transparency") == (1, 2, 3)
+
+
+def _mask_files() -> dict[str, bytes]:
+    rng = np.random.default_rng(9)
+    grey = Image.fromarray(rng.integers(0, 256, (37, 53), dtype=np.uint8))
+    files = {}
+    for name, image, params in [
+        ("grey png", grey, {}),
+        ("grey png, rotated by EXIF", grey, {"exif": _orientation(6)}),
+        ("grey jpeg", grey, {}),
+        ("painted layer", Image.merge("RGBA", [Image.new("L", grey.size, 255)] * 3 + [grey]), {}),
+        ("rgb png", Image.merge("RGB", [grey, grey.transpose(Image.Transpose.FLIP_LEFT_RIGHT), grey]), {}),
+        ("16-bit png", Image.fromarray(np.asarray(grey).astype(np.uint16) * 257), {}),
+    ]:
+        out = io.BytesIO()
+        image.save(out, "JPEG" if "jpeg" in name else "PNG", **params)
+        files[name] = out.getvalue()
+    return files
+
+
+def _orientation(tag: int) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = tag
+    return exif.tobytes()
+
+
+@pytest.mark.parametrize("name", sorted(_mask_files()))
+def test_decode_hole_reads_every_mask_as_the_mask_convention_does(name):
+    data = _mask_files()[name]
+    hole, size = images.decode_hole(data)
+    expected = images.mask_to_hole(images.upright(Image.open(io.BytesIO(data))))
+    assert hole.dtype == bool and np.array_equal(hole, expected) and size == expected.shape[::-1]
+
+
+def test_a_plain_grey_png_mask_is_decoded_into_the_hole_itself(monkeypatch):
+    cv2 = pytest.importorskip("cv2")
+    decoded = []
+    real = cv2.imdecode
+    monkeypatch.setattr(cv2, "imdecode", lambda *a: decoded.append(real(*a)) or decoded[-1])
+    hole, _ = images.decode_hole(_mask_files()["grey png"])
+    assert len(decoded) == 1 and np.shares_memory(hole, decoded[0])  # one full-size buffer, not two

@@ -30,7 +30,7 @@ from core.photos import ACCEPTED_FORMATS, EXTENSIONS, check_decodes, inspect
 from core.queue import enqueue
 from core.retry import retrying
 from core.services import Services
-from pconv.images import check_mask_size, grow_hole, mask_to_hole, orientation, upright
+from pconv.images import check_mask_size, decode_hole, grow_hole, orientation, upright
 from pconv.jpegpatch import Window, decode_window
 from pconv.results import patches, write_result
 
@@ -371,12 +371,7 @@ def _open_inputs(image_bytes: bytes, mask_bytes: bytes,
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(image_bytes))  # header only, for now
             fmt = image.format
-            opened = Image.open(io.BytesIO(mask_bytes))
-            opened.load()
-            mask = upright(opened)
-            mask_size = mask.size
-            hole = mask_to_hole(mask)
-            del mask, opened
+            hole, mask_size = decode_hole(mask_bytes)
     except (OSError, SyntaxError, ValueError) as exc:
         raise SneakyError(f"the image or mask cannot be decoded: {exc}", "invalid_image") from None
     if fmt not in ACCEPTED_FORMATS:
