@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# make up PORT=8100 HOST=0.0.0.0 WORKERS=2 (a HOST other than loopback needs API keys: README)
 up: $(STAMP)
-	$(BIN)/sneaky up
+	$(BIN)/sneaky up $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT)) $(if $(WORKERS),--workers $(WORKERS))
 
 # lint and types first: a style, import-order or typing regression fails the suite (pyproject.toml)
 test: $(STAMP)

@@ -66,6 +66,22 @@ def cmd_up(args: argparse.Namespace) -> int:
     return up(args.host, args.port, args.data_dir, args.workers, args.grace)
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    from .up import worker_command
+
+    command = worker_command(args.queues, args.concurrency)
+    os.execv(command[0], command)  # Celery in this process: signals and exit status are the container's
+    return 1
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    from .up import api_command
+
+    command = api_command(args.host, args.port, args.processes, args.threads)
+    os.execv(command[0], command)
+    return 1
+
+
 def cmd_submit(args: argparse.Namespace) -> int:
     import requests
 
@@ -203,34 +219,56 @@ def _add_grow(parser: argparse.ArgumentParser) -> None:
                              "shadow); default 0")
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default, where it has one worth showing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return action.help or ""
+        return super()._get_help_string(action) or ""
+
+
+ENGINE_HELP = "pconv (the network), telea or ns (OpenCV's classical fills)"
+URL_HELP = "the API's address (or SNEAKY_URL)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sneaky", description="Remove unwanted objects from photos.")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("inpaint", help="clean one photo locally, no services needed")
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, description=text, formatter_class=_Help)
+
+    p = command("inpaint", "clean one photo locally, no services needed")
     p.add_argument("photo", help="the photo (JPEG, PNG, WebP, ...)")
     p.add_argument("--mask", required=True, help="mask of the photo's size: white (grey ≥ 128) = remove")
-    p.add_argument("-o", "--output", required=True, help="output file; its extension picks the format")
-    p.add_argument("--engine", default="pconv", choices=["pconv", "telea", "ns"])
+    p.add_argument("-o", "--output", required=True, help="output file; its extension (.jpg, .png, .webp) picks the "
+                   "format: the photo's own keeps it as close to the input as it can (a JPEG is patched where the "
+                   "hole is)")
+    p.add_argument("--engine", default="pconv", choices=["pconv", "telea", "ns"], help=ENGINE_HELP)
     p.add_argument("--weights", help="a PConv safetensors file instead of the shipped weights")
     _add_grow(p)
     _add_output(p, with_format=False)
     p.set_defaults(func=cmd_inpaint)
 
-    p = sub.add_parser("up", help="run the whole service on this machine (Redis, API, one worker)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p = command("up", "run the whole service on this machine (Redis, API, one worker)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address the API listens on (make up HOST=…); other than loopback needs API keys")
+    p.add_argument("--port", type=int, default=8000, help="the API's port (make up PORT=…)")
     p.add_argument("--data-dir", default="./.sneaky", help="Redis data and stored photos")
-    p.add_argument("--workers", type=int, default=1, help="worker processes")
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes (make up WORKERS=…), each with its share of the cores")
     p.add_argument("--grace", type=float, default=60.0,
                    help="seconds a running job may take to finish on stop (then it is killed and runs again later)")
     p.set_defaults(func=cmd_up)
 
-    p = sub.add_parser("submit", help="submit one photo to a running API")
-    p.add_argument("photo")
-    p.add_argument("--mask", required=True)
-    p.add_argument("--url", default=os.environ.get("SNEAKY_URL", "http://127.0.0.1:8000"))
-    p.add_argument("--engine", choices=["pconv", "telea", "ns"])
-    p.add_argument("--priority", default="interactive", choices=["interactive", "bulk"])
+    p = command("submit", "submit one photo to a running API")
+    p.add_argument("photo", help="the photo (JPEG, PNG or WebP)")
+    p.add_argument("--mask", required=True, help="mask of the photo's size: white (grey ≥ 128) = remove")
+    p.add_argument("--url", default=os.environ.get("SNEAKY_URL", "http://127.0.0.1:8000"), help=URL_HELP)
+    p.add_argument("--engine", choices=["pconv", "telea", "ns"], help=ENGINE_HELP + "; default: the API's")
+    p.add_argument("--priority", default="interactive", choices=["interactive", "bulk"],
+                   help="interactive jobs go ahead of bulk ones")
     p.add_argument("--wait", action="store_true", help="wait for the result and download it")
     p.add_argument("-o", "--output", help="where --wait writes the result (default: PHOTO.clean.EXT); its extension "
                    "picks the format, as for inpaint, unless --format says")
@@ -239,35 +277,54 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output(p)
     p.set_defaults(func=cmd_submit)
 
-    p = sub.add_parser("batch", help="clean a folder of photos through an API (resumable)")
-    p.add_argument("photos_dir")
+    p = command("batch", "clean a folder of photos through an API (resumable)")
+    p.add_argument("photos_dir", help="folder of photos (JPEG, PNG, WebP)")
     masks = p.add_mutually_exclusive_group(required=True)
     masks.add_argument("--masks", help="folder of masks named like the photos")
     masks.add_argument("--mask", help="one mask for every photo")
     p.add_argument("--out", required=True, help="results, report.csv and the resume state go here")
-    p.add_argument("--url", default=os.environ.get("SNEAKY_URL", "http://127.0.0.1:8000"))
+    p.add_argument("--url", default=os.environ.get("SNEAKY_URL", "http://127.0.0.1:8000"), help=URL_HELP)
     p.add_argument("--concurrency", type=int, default=4, help="parallel uploads and downloads")
-    p.add_argument("--engine", choices=["pconv", "telea", "ns"])
-    p.add_argument("--priority", default="bulk", choices=["interactive", "bulk"])
+    p.add_argument("--engine", choices=["pconv", "telea", "ns"], help=ENGINE_HELP + "; default: the API's")
+    p.add_argument("--priority", default="bulk", choices=["interactive", "bulk"],
+                   help="bulk work is shared fairly between tenants; interactive goes first")
     _add_grow(p)
     _add_output(p)
     p.set_defaults(func=cmd_batch)
 
-    p = sub.add_parser("webhooks", help="the secret your webhooks are signed with (Standard Webhooks)")
+    p = command("webhooks", "the secret your webhooks are signed with (Standard Webhooks)")
     p.add_argument("action", choices=["secret", "rotate"], help="print the secret, or replace it and print the new one")
-    p.add_argument("--url", default=os.environ.get("SNEAKY_URL", "http://127.0.0.1:8000"))
+    p.add_argument("--url", default=os.environ.get("SNEAKY_URL", "http://127.0.0.1:8000"), help=URL_HELP)
     p.set_defaults(func=cmd_webhooks)
 
-    p = sub.add_parser("keys", help="API keys (stored hashed in Redis), one tenant each")
-    p.add_argument("--redis-url", default=os.environ.get("SNEAKY_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    p = command("keys", "API keys (stored hashed in Redis), one tenant each")
+    p.add_argument("--redis-url", default=os.environ.get("SNEAKY_REDIS_URL", "redis://127.0.0.1:6379/0"),
+                   help="the service's Redis (or SNEAKY_REDIS_URL)")
     actions = p.add_subparsers(dest="action", required=True)
-    create = actions.add_parser("create", help="a new key; printed once")
-    create.add_argument("--tenant", required=True)
+    create = actions.add_parser("create", help="a new key; printed once", formatter_class=_Help)
+    create.add_argument("--tenant", required=True, help="whose jobs the key sees and submits")
     create.add_argument("--name", help="what the key is for")
     actions.add_parser("list", help="keys by id, tenant and state (never the secret)")
-    revoke = actions.add_parser("revoke", help="stop a key from working")
-    revoke.add_argument("key_id")
+    revoke = actions.add_parser("revoke", help="stop a key from working", formatter_class=_Help)
+    revoke.add_argument("key_id", help="the key's id, or its first 8 characters or more")
     p.set_defaults(func=cmd_keys)
+
+    p = command("worker", "run a worker against the configured Redis and storage (SNEAKY_* settings), as a "
+                          "container does; Celery in the foreground")
+    p.add_argument("--queues", default="interactive,bulk",
+                   help="interactive,bulk fills photos; webhooks delivers webhooks (run one of each)")
+    p.add_argument("--concurrency", type=int, default=1, help="worker processes (one per GPU, or a share of the "
+                   "cores)")
+    p.set_defaults(func=cmd_worker)
+
+    p = command("api", "run the API against the configured Redis and storage (SNEAKY_* settings), as a container "
+                       "does; gunicorn in the foreground")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 in a container)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on")
+    p.add_argument("--processes", type=int, default=2, help="gunicorn worker processes")
+    p.add_argument("--threads", type=int, default=16, help="request threads per process (keep SNEAKY_MAX_WAITS "
+                   "below it)")
+    p.set_defaults(func=cmd_api)
     return parser
 
 

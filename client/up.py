@@ -21,6 +21,29 @@ from pathlib import Path
 BIN = Path(sys.executable).parent
 
 
+def worker_command(queues: str = "interactive,bulk", concurrency: int = 1, name: str = "sneaky") -> list[str]:
+    """A Celery worker of Sneaky's (``sneaky worker``, and the ones ``sneaky up`` starts). The webhooks queue
+    gets threads: a slow receiver must not hold a process that fills photos."""
+    pool = ["-P", "threads"] if queues == "webhooks" else []
+    return [str(BIN / "celery"), "-A", "worker.app", "worker", "-Q", queues, *pool, "-c", str(concurrency),
+            "--loglevel", "INFO", "-n", f"{name}-{os.getpid()}@%h", "--without-gossip", "--without-mingle"]
+
+
+def api_command(host: str = "127.0.0.1", port: int = 8000, processes: int = 2, threads: int = 16) -> list[str]:
+    """The API under gunicorn (``sneaky api``, and the one ``sneaky up`` starts). No access log: a line per
+    request (four per job, polls included) cost 2.8 ms of API CPU per job and buried the job events; each
+    job's submission and end are logged (docs/benchmarks.md). The control socket gunicorn 23 opens by default
+    would sit in a shared folder of the home directory: off."""
+    return [str(BIN / "gunicorn"), "-b", f"{host}:{port}", "-w", str(processes), "--threads", str(threads),
+            "--timeout", "120", "--graceful-timeout", "10", *_no_control_socket(), "api.wsgi:app"]
+
+
+def _no_control_socket() -> list[str]:
+    from gunicorn.config import KNOWN_SETTINGS  # older gunicorns have no control socket, nor the flag
+
+    return ["--no-control-socket"] if any(s.name == "control_socket_disable" for s in KNOWN_SETTINGS) else []
+
+
 def find_redis_server() -> str:
     found = shutil.which("redis-server")
     if found:
@@ -126,20 +149,9 @@ def up(host: str, port: int, data_dir: str, workers: int = 1, grace: float = 60.
             "--appendonly", "yes", "--save", "", "--maxmemory-policy", "noeviction", "--loglevel", "warning",
         ], env)
         wait_for_port(redis_port, redis_proc, 15)
-        stack.start("worker", [
-            str(BIN / "celery"), "-A", "worker.app", "worker", "-Q", "interactive,bulk", "-c", str(workers),
-            "--loglevel", "INFO", "-n", f"sneaky-{os.getpid()}@%h", "--without-gossip", "--without-mingle",
-        ], env)
-        stack.start("webhooks", [  # a slow receiver must not hold the worker that fills photos
-            str(BIN / "celery"), "-A", "worker.app", "worker", "-Q", "webhooks", "-P", "threads", "-c", "4",
-            "--loglevel", "INFO", "-n", f"sneaky-webhooks-{os.getpid()}@%h", "--without-gossip", "--without-mingle",
-        ], env)
-        api_proc = stack.start("api", [
-            str(BIN / "gunicorn"), "-b", f"{host}:{port}", "-w", "2", "--threads", "16", "--timeout", "120",
-            # no access log: a line per request (four per job, polls included) cost 2.8 ms of API CPU per job and
-            # buried the job events; each job's submission and end are logged (docs/benchmarks.md)
-            "--graceful-timeout", "10", "api.wsgi:app",
-        ], env)
+        stack.start("worker", worker_command("interactive,bulk", workers), env)
+        stack.start("webhooks", worker_command("webhooks", 4, "sneaky-webhooks"), env)
+        api_proc = stack.start("api", api_command(host, port), env)
         wait_for_port(port, api_proc, 60, "127.0.0.1" if host in ("0.0.0.0", "::") else host)
         print(f"Sneaky is up at http://{host}:{port}/  (data in {data}; Ctrl-C stops it)", flush=True)
         if auth == "keys":

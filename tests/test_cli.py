@@ -129,3 +129,33 @@ def test_grow_option(files):
     assert changed[16:20, 34:46].any() and not changed[:15].any()  # above the mask, within 4 px and beyond
     bad = run(photo, "--mask", mask, "-o", tmp / "x.png", "--grow", "100")
     assert bad.returncode != 0 and "between 0 and 64" in bad.stderr
+
+
+def test_every_option_of_every_command_says_what_it_does_and_its_default():
+    import argparse
+
+    from client.cli import build_parser
+
+    def options(parser, path):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from options(sub, [*path, name])
+            elif not isinstance(action, argparse._HelpAction):
+                yield " ".join(path), action
+
+    found = list(options(build_parser(), []))
+    assert len(found) > 40
+    assert [(path, action.dest) for path, action in found if not action.help] == []
+    up = subprocess.run([sys.executable, "-m", "client.cli", "up", "--help"], capture_output=True, text=True)
+    assert "(default: 8000)" in up.stdout and "(default: 127.0.0.1)" in up.stdout and "(default: 1)" in up.stdout
+
+
+def test_make_up_takes_port_host_and_workers():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    res = subprocess.run(["make", "-n", "-C", str(root), "up", "PORT=8100", "HOST=0.0.0.0", "WORKERS=3"],
+                         capture_output=True, text=True, timeout=60)
+    line = [row for row in res.stdout.splitlines() if "sneaky up" in row][-1]
+    assert "--host 0.0.0.0" in line and "--port 8100" in line and "--workers 3" in line
