@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from .sdk import TERMINAL, SneakyClient
+from .sdk import TERMINAL, SneakyClient, SneakyError
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 STATE_FILE = ".sneaky-batch.json"
@@ -104,21 +105,29 @@ def run_batch(client: SneakyClient, photos_dir: str, out_dir: str, masks_dir: st
         print(f"sneaky batch: no mask for {photo.name}; skipped")
     total = len(plan.pairs)
     bar = tqdm(total=total, unit="photo", dynamic_ncols=True, desc="done")
-    bar.update(state.counts()["done"])
-    started = time.monotonic()
+    progress = Progress(state)
+    bar.update(progress.ended())
 
     def show() -> None:
-        counts = state.counts()
-        bar.n = counts["done"] + counts["failed"]
-        rate = (bar.n - initial) / max(1e-6, time.monotonic() - started)
-        bar.set_postfix(**counts, rate=f"{rate:.1f}/s")
+        bar.n = progress.ended()
+        bar.set_postfix(**state.counts(), rate=f"{progress.rate():.1f}/s")
         bar.refresh()
 
-    initial = state.counts()["done"] + state.counts()["failed"]
-    with ThreadPoolExecutor(concurrency) as pool:
+    pool = ThreadPoolExecutor(concurrency)
+    try:
         _submit_new(client, pool, plan, state, {"engine": engine, "priority": priority, "grow": grow,
                                                 "output": output, "quality": quality}, show)
-        _collect(client, pool, out, state, show, poll)
+        _collect(client, pool, out, state, show, poll, progress)
+    except KeyboardInterrupt:
+        pool.shutdown(wait=False, cancel_futures=True)
+        bar.close()
+        state.save()
+        write_report(out, plan, state)
+        counts = state.counts()
+        print(f"\nsneaky batch: stopped; {counts['done']} of {total} done, report in {out / REPORT_FILE}. "
+              "Run the same command again to go on: nothing is sent twice.", file=sys.stderr)
+        return 130
+    pool.shutdown()
     bar.close()
     write_report(out, plan, state)
     counts = state.counts()
@@ -153,13 +162,39 @@ def _submit_new(client: SneakyClient, pool: ThreadPoolExecutor, plan: Plan, stat
         show()
 
 
+class BatchRefused(Exception):
+    """The API refused a batch for some of its photos: which, and why."""
+
+    def __init__(self, error: SneakyError, files: list[str]) -> None:
+        super().__init__(str(error))
+        self.error, self.files = error, files
+
+    def table(self) -> str:
+        bad = self.error.body.get("items") or []
+        rows = [(self.files[b["index"]] if 0 <= b.get("index", -1) < len(self.files) else b.get("image_key", "?"),
+                 b.get("code", ""), b.get("detail", "")) for b in bad]
+        width = max([len("photo")] + [len(r[0]) for r in rows])
+        code_width = max([len("code")] + [len(r[1]) for r in rows])
+        lines = [f"{'photo':{width}}  {'code':{code_width}}  message"]
+        lines += [f"{name:{width}}  {code:{code_width}}  {detail}" for name, code, detail in rows]
+        return "\n".join(lines)
+
+
 def _create(client: SneakyClient, state: State, plan: Plan, key: str, items: list[dict[str, Any]],
             mask_key: str | None, engine: str | None, priority: str, grow: int, output: str = "same",
             quality: int | None = None) -> None:
     """Create the pending batch (the API answers a repeated Idempotency-Key with the first batch) and
-    record its jobs: from then on a rerun waits for them, never resubmits them."""
-    batch = client.batch(items, mask_key=mask_key, engine=engine, priority=priority, grow=grow, idempotency_key=key,
-                         output=output, quality=quality)
+    record its jobs: from then on a rerun waits for them, never resubmits them. A refusal forgets the
+    batch (its photos are sent again, as they are then, by the next run) and says which photos were bad."""
+    try:
+        batch = client.batch(items, mask_key=mask_key, engine=engine, priority=priority, grow=grow,
+                             idempotency_key=key, output=output, quality=quality)
+    except SneakyError as exc:
+        if exc.code != "invalid_items":
+            raise
+        state.pending = None
+        state.save()
+        raise BatchRefused(exc, [item["metadata"]["file"] for item in items]) from None
     masks = {photo.name: mask.name for photo, mask in plan.pairs}
     for job_id, item in zip(batch.job_ids, items):
         name = item["metadata"]["file"]
@@ -169,14 +204,37 @@ def _create(client: SneakyClient, state: State, plan: Plan, key: str, items: lis
     state.save()
 
 
+class Progress:
+    """Photos ended, and the rate at which this run ends them: photos that had ended before it (an earlier
+    run's, or finished by the service while no client was there) are counted, not timed."""
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self.started = time.monotonic()
+        self.skipped = self.ended()
+
+    def ended(self) -> int:
+        counts = self.state.counts()
+        return counts["done"] + counts["failed"]
+
+    def skip(self, photos: int) -> None:
+        """``photos`` found ended at the first look: they took no time of this run."""
+        self.skipped += photos
+        self.started = time.monotonic()
+
+    def rate(self) -> float:
+        return max(0, self.ended() - self.skipped) / max(1e-6, time.monotonic() - self.started)
+
+
 def _collect(client: SneakyClient, pool: ThreadPoolExecutor, out: Path, state: State, show: Callable[[], None],
-             poll: float) -> None:
+             poll: float, progress: Progress | None = None) -> None:
     """Follow every batch's manifest, downloading results as they finish."""
     def fetch(name_item: tuple[str, dict]) -> str:
         name, item = name_item
         client.download(item["job_id"], out / state.photos[name].get("result", name))
         return name
 
+    first_look = True
     while True:
         pending = {n: e for n, e in state.photos.items() if not e.get("downloaded") and e["status"] not in
                    ("failed", "canceled")}
@@ -197,6 +255,9 @@ def _collect(client: SneakyClient, pool: ThreadPoolExecutor, out: Path, state: S
         for name in pool.map(fetch, ready):
             state.photos[name]["downloaded"] = True
         state.save()
+        if progress is not None and first_look:
+            progress.skip(sum(1 for e in pending.values() if e["status"] in TERMINAL))
+            first_look = False
         show()
         if not ready and any(e["status"] not in TERMINAL for e in pending.values()):
             time.sleep(poll)

@@ -132,7 +132,7 @@ def cmd_webhooks(args: argparse.Namespace) -> int:
 def cmd_batch(args: argparse.Namespace) -> int:
     import requests
 
-    from .batch import run_batch
+    from .batch import BatchRefused, run_batch
     from .sdk import SneakyClient, SneakyError
 
     if not Path(args.photos_dir).is_dir():
@@ -146,6 +146,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
         return run_batch(client, args.photos_dir, args.out, args.masks, args.mask, args.concurrency,
                          args.engine, args.priority, grow=args.grow, output=args.format or "same",
                          quality=args.quality)
+    except BatchRefused as exc:
+        print(f"sneaky: error: {exc}\n{exc.table()}", file=sys.stderr)
+        return 1
     except SneakyError as exc:
         raise SystemExit(f"sneaky: error: {exc}") from None
     except requests.ConnectionError:

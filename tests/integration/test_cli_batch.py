@@ -63,3 +63,40 @@ def test_batch_cli_resumes_after_a_kill(stack, tmp_path):
     assert len(stack.redis().keys("sneaky:job:*")) - jobs_before == 40
     third = subprocess.run(cmd(stack, photos, masks, out), capture_output=True, text=True, timeout=120)
     assert "40 done" in third.stdout and len(stack.redis().keys("sneaky:job:*")) - jobs_before == 40
+
+
+def test_ctrl_c_stops_cleanly_says_how_to_go_on_and_writes_the_report(stack, tmp_path):
+    photos, masks = make_folder(tmp_path, 12)
+    out = tmp_path / "out"
+    with frozen_workers(stack):  # nothing can finish: the interrupt lands mid-run
+        run = subprocess.Popen(cmd(stack, photos, masks, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+        eventually(lambda: (out / ".sneaky-batch.json").exists() and "job_id" in
+                   (out / ".sneaky-batch.json").read_text() or run.poll() is not None, 120,
+                   what="the run to submit its photos")
+        run.send_signal(signal.SIGINT)
+        stdout, stderr = run.communicate(timeout=60)
+    assert run.returncode == 130, stdout + stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    assert "stopped; 0 of 12 done" in stderr and "Run the same command again" in stderr
+    rows = list(csv.DictReader((out / "report.csv").open()))
+    assert len(rows) == 13 and {r["status"] for r in rows[:-1]} <= {"queued", "running", "not_submitted"}
+    again = subprocess.run(cmd(stack, photos, masks, out), capture_output=True, text=True, timeout=300)
+    assert "12 done, 0 failed" in again.stdout, again.stdout + again.stderr
+
+
+def test_a_refused_batch_lists_every_bad_photo(stack, tmp_path):
+    photos, masks = make_folder(tmp_path, 3)
+    (photos / "p001.png").write_bytes(b"not a picture at all")
+    Image.new("L", (10, 10)).save(masks / "p002.png")  # the wrong size for its photo
+    out = tmp_path / "out"
+    res = subprocess.run(cmd(stack, photos, masks, out), capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1
+    lines = res.stderr.splitlines()
+    assert any("invalid_items" in line and "2 of 3" in line for line in lines), res.stderr
+    assert any(line.startswith("p001.png") and "invalid_image" in line for line in lines), res.stderr
+    assert any(line.startswith("p002.png") and "mask_size_mismatch" in line for line in lines), res.stderr
+    (photos / "p001.png").write_bytes((photos / "p000.png").read_bytes())  # fixed: the next run sends it as it is
+    (masks / "p002.png").write_bytes((masks / "p000.png").read_bytes())
+    fixed = subprocess.run(cmd(stack, photos, masks, out), capture_output=True, text=True, timeout=300)
+    assert "3 done, 0 failed" in fixed.stdout, fixed.stdout + fixed.stderr
