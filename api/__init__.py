@@ -25,6 +25,11 @@ def create_app(settings: Settings | None = None) -> APIFlask:
         VALIDATION_ERROR_STATUS_CODE=422,
         JSON_SORT_KEYS=False,
         INFO={"description": "Remove unwanted objects from photos: submit a photo and a mask, poll the job."},
+        # Swagger UI's files from this server (api/web.py), not a CDN: /docs works offline
+        SWAGGER_UI_BUNDLE_JS="/docs/assets/swagger-ui-bundle.js",
+        SWAGGER_UI_STANDALONE_PRESET_JS="/docs/assets/swagger-ui-standalone-preset.js",
+        SWAGGER_UI_CSS="/docs/assets/swagger-ui.css",
+        DOCS_FAVICON="/docs/assets/favicon-32x32.png",
     )
     app.extensions["sneaky"] = ApiServices(settings)  # read through api.context.services()
 

@@ -1,5 +1,6 @@
 """The web page at ``/``: one HTML file, a script and a stylesheet, no build step. It uses the
-public API like any client."""
+public API like any client. And the API browser's files (Swagger UI at ``/docs``), served from the
+``swagger-ui-bundle`` package rather than a CDN, so the docs work offline and behind a strict proxy."""
 
 from apiflask import APIBlueprint
 from flask import Response, send_from_directory
@@ -19,3 +20,13 @@ def index() -> Response:
         "script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
     )
     return response
+
+
+DOCS_ASSETS = "/docs/assets"
+
+
+@bp.get(f"{DOCS_ASSETS}/<path:name>")
+def docs_asset(name: str) -> Response:
+    from swagger_ui_bundle import swagger_ui_path
+
+    return send_from_directory(str(swagger_ui_path), name, max_age=86400)

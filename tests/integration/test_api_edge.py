@@ -401,3 +401,18 @@ def test_the_manifest_pages_and_its_csv_streams_every_item(app, client):
     assert lines[0].startswith("index,job_id") and [line.split(",")[1] for line in lines[1:]] == batch["job_ids"]
     bad = client.get(f"/v1/batches/{batch['id']}/results?limit=0")
     assert bad.status_code == 422 and bad.get_json()["code"] == "invalid_field"
+
+
+def test_the_api_browser_loads_nothing_from_elsewhere(client):
+    import re
+
+    page = client.get("/docs")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    sources = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert len(sources) >= 3 and not [s for s in sources if "//" in s], sources
+    for source in sources:
+        asset = client.get(source)
+        assert asset.status_code == 200 and len(asset.get_data()) > 100, source
+    assert "SwaggerUIBundle" in client.get("/docs/assets/swagger-ui-bundle.js").get_data(as_text=True)[:200_000]
+    assert client.get("/docs/assets/../../etc/passwd").status_code == 404
