@@ -32,6 +32,8 @@ def create_app(settings: Settings | None = None) -> APIFlask:
         DOCS_FAVICON="/docs/assets/favicon-32x32.png",
     )
     app.extensions["sneaky"] = ApiServices(settings)  # read through api.context.services()
+    # `/v1/jobs//result` (an empty id from a shell variable) is an unknown job, not an HTML redirect to another URL
+    app.url_map.merge_slashes = False
 
     from . import batches, bodies, health, jobs, openapi, problems, tenants, uploads, web, webhooks
 

@@ -416,3 +416,10 @@ def test_the_api_browser_loads_nothing_from_elsewhere(client):
         assert asset.status_code == 200 and len(asset.get_data()) > 100, source
     assert "SwaggerUIBundle" in client.get("/docs/assets/swagger-ui-bundle.js").get_data(as_text=True)[:200_000]
     assert client.get("/docs/assets/../../etc/passwd").status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/v1/jobs//result", "/v1/jobs//", "/v1/batches//results", "/v1//jobs"])
+def test_an_empty_id_is_a_problem_not_a_redirect(client, path):
+    r = client.get(path)
+    assert r.status_code == 404 and r.mimetype == "application/problem+json", (r.status_code, r.mimetype)
+    assert r.get_json()["code"] == "not_found"
