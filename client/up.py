@@ -21,21 +21,25 @@ from pathlib import Path
 BIN = Path(sys.executable).parent
 
 
-def worker_command(queues: str = "interactive,bulk", concurrency: int = 1, name: str = "sneaky") -> list[str]:
+def worker_command(queues: str = "interactive,bulk", concurrency: int = 1, name: str = "sneaky",
+                   quiet: bool = False) -> list[str]:
     """A Celery worker of Sneaky's (``sneaky worker``, and the ones ``sneaky up`` starts). The webhooks queue
-    gets threads: a slow receiver must not hold a process that fills photos."""
+    gets threads: a slow receiver must not hold a process that fills photos. ``quiet``: no start-up banner."""
     pool = ["-P", "threads"] if queues == "webhooks" else []
-    return [str(BIN / "celery"), "-A", "worker.app", "worker", "-Q", queues, *pool, "-c", str(concurrency),
-            "--loglevel", "INFO", "-n", f"{name}-{os.getpid()}@%h", "--without-gossip", "--without-mingle"]
+    return [str(BIN / "celery"), *(["--quiet"] if quiet else []), "-A", "worker.app", "worker", "-Q", queues, *pool,
+            "-c", str(concurrency), "--loglevel", "INFO", "-n", f"{name}-{os.getpid()}@%h", "--without-gossip",
+            "--without-mingle"]
 
 
-def api_command(host: str = "127.0.0.1", port: int = 8000, processes: int = 2, threads: int = 16) -> list[str]:
+def api_command(host: str = "127.0.0.1", port: int = 8000, processes: int = 2, threads: int = 16,
+                quiet: bool = False) -> list[str]:
     """The API under gunicorn (``sneaky api``, and the one ``sneaky up`` starts). No access log: a line per
     request (four per job, polls included) cost 2.8 ms of API CPU per job and buried the job events; each
     job's submission and end are logged (docs/benchmarks.md). The control socket gunicorn 23 opens by default
     would sit in a shared folder of the home directory: off."""
     return [str(BIN / "gunicorn"), "-b", f"{host}:{port}", "-w", str(processes), "--threads", str(threads),
-            "--timeout", "120", "--graceful-timeout", "10", *_no_control_socket(), "api.wsgi:app"]
+            "--timeout", "120", "--graceful-timeout", "10", *_no_control_socket(),
+            *(["--log-level", "warning"] if quiet else []), "api.wsgi:app"]
 
 
 def _no_control_socket() -> list[str]:
@@ -81,8 +85,11 @@ class Stack:
     def __init__(self) -> None:
         self.procs: list[tuple[str, subprocess.Popen]] = []
 
-    def start(self, name: str, args: list[str], env: dict) -> subprocess.Popen:
-        proc = subprocess.Popen(args, env=env, start_new_session=True)
+    def start(self, name: str, args: list[str], env: dict, log: Path | None = None) -> subprocess.Popen:
+        """``log``: the process's output goes to that file instead of the terminal."""
+        out = open(log, "ab") if log else None  # noqa: SIM115  # the child keeps it; closed with this process
+        proc = subprocess.Popen(args, env=env, start_new_session=True, stdout=out, stderr=subprocess.STDOUT if out
+                                else None)
         self.procs.append((name, proc))
         return proc
 
@@ -134,6 +141,11 @@ def up(host: str, port: int, data_dir: str, workers: int = 1, grace: float = 60.
         "PYTHONUNBUFFERED": "1",
         "SNEAKY_STOP_GRACE_SECONDS": str(int(grace)),  # then the worker hands its job back and exits
     }
+    if os.geteuid() == 0:  # said once here, instead of a warning box from each Celery worker
+        env["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"),
+                                                       "ignore:You're running the worker with superuser"]))
+        print("sneaky up: running as root; fine for trying Sneaky on this machine, but a deployment runs its "
+              "workers as a user of their own (the images use uid 10001)", file=sys.stderr)
     stack = Stack()
     stopping = False
 
@@ -144,16 +156,19 @@ def up(host: str, port: int, data_dir: str, workers: int = 1, grace: float = 60.
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
+        # Redis's own notices (its banner, the kernel's overcommit setting) go to its log: harmless for a stack
+        # on one machine, and alarming among the service's lines
         redis_proc = stack.start("redis", [
             find_redis_server(), "--port", str(redis_port), "--bind", "127.0.0.1", "--dir", str(data / "redis"),
             "--appendonly", "yes", "--save", "", "--maxmemory-policy", "noeviction", "--loglevel", "warning",
-        ], env)
+        ], env, log=data / "redis" / "redis.log")
         wait_for_port(redis_port, redis_proc, 15)
-        stack.start("worker", worker_command("interactive,bulk", workers), env)
-        stack.start("webhooks", worker_command("webhooks", 4, "sneaky-webhooks"), env)
-        api_proc = stack.start("api", api_command(host, port), env)
+        stack.start("worker", worker_command("interactive,bulk", workers, quiet=True), env)
+        stack.start("webhooks", worker_command("webhooks", 4, "sneaky-webhooks", quiet=True), env)
+        api_proc = stack.start("api", api_command(host, port, quiet=True), env)
         wait_for_port(port, api_proc, 60, "127.0.0.1" if host in ("0.0.0.0", "::") else host)
-        print(f"Sneaky is up at http://{host}:{port}/  (data in {data}; Ctrl-C stops it)", flush=True)
+        print(f"Sneaky is up at http://{host}:{port}/  (data in {data}, Redis's log in {data / 'redis' / 'redis.log'}; "
+              "Ctrl-C stops it)", flush=True)
         if auth == "keys":
             print(f"  API keys: SNEAKY_REDIS_URL={env['SNEAKY_REDIS_URL']} sneaky keys create --tenant NAME",
                   flush=True)

@@ -62,7 +62,13 @@ def test_up_submit_wait_and_clean_stop(tmp_path, redis_from):
     time.sleep(0.5)
     survivors = [pid for pid in children if alive(pid)]
     assert not survivors, f"processes left running: {survivors}"
-    assert "Sneaky is up at" in (tmp_path / "up.log").read_text()
+    said = (tmp_path / "up.log").read_text()
+    assert "Sneaky is up at" in said
+    # a person reads this: no Celery banners or root warnings, no Redis notices (those are in Redis's own log)
+    for noise in ("SecurityWarning", "superuser privileges", "[tasks]", "-------------- ", "Redis is starting",
+                  "Booting worker", "data={"):
+        assert noise not in said, noise
+    assert "Redis is starting" in (tmp_path / "data" / "redis" / "redis.log").read_text()
 
 
 def test_up_refuses_an_open_api_beyond_loopback(tmp_path):
