@@ -13,7 +13,7 @@ from PIL import Image, ImageCms
 from pconv.images import MaskSizeMismatch, mask_to_hole
 from pconv.inpaint import Inpainter, OpenCVFiller
 
-PHOTO = Path(__file__).resolve().parents[2] / "shared/datasets/photos/eval/kodak_kodim23.jpg"
+PHOTOS = sorted((Path(__file__).resolve().parent / "data").glob("*.jpg"))  # tests/data/README.md
 
 
 def photo(w, h, mode="RGB", seed=0):
@@ -293,9 +293,9 @@ def test_property_outside_hole_unchanged(pconv_inpainter, w, h, mode, seed, dens
     assert outside_unchanged(expected, out, hole)
 
 
-@pytest.mark.skipif(not PHOTO.is_file(), reason="the shared datasets are not beside this checkout")
-def test_real_photo_with_every_engine(inpainter):
-    image = Image.open(PHOTO)
+@pytest.mark.parametrize("path", PHOTOS, ids=lambda p: p.name)
+def test_real_photo_with_every_engine(inpainter, path):
+    image = Image.open(path)
     w, h = image.size
     mask = rect_mask(w, h, (w // 3, h // 3, w // 3 + 60, h // 3 + 40))
     out = inpainter.inpaint(image, mask)
