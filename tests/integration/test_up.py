@@ -51,6 +51,15 @@ def test_up_submit_wait_and_clean_stop(tmp_path, redis_from):
         out = np.asarray(Image.open(tmp_path / "clean.png"))
         hole = mask >= 128
         assert out.shape == (48, 64, 3) and (out[~hole] == np.asarray(image)[~hole]).all()
+        # -o's extension picks the format, as for `sneaky inpaint`; one it cannot write is a clear error
+        converted = subprocess.run(
+            [str(BIN / "sneaky"), "submit", "photo.png", "--mask", "mask.png", "--wait", "-o", "clean.jpg",
+             "--url", f"http://127.0.0.1:{port}"], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+        assert converted.returncode == 0 and Image.open(tmp_path / "clean.jpg").format == "JPEG", converted.stderr
+        unknown = subprocess.run(
+            [str(BIN / "sneaky"), "submit", "photo.png", "--mask", "mask.png", "--wait", "-o", "clean.gif",
+             "--url", f"http://127.0.0.1:{port}"], capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env)
+        assert unknown.returncode != 0 and "cannot tell the output format" in unknown.stderr
         redis_dir = tmp_path / "data" / "redis"  # Redis persists in the data folder (7 and up: a folder of files)
         assert (redis_dir / "appendonlydir").is_dir() or (redis_dir / "appendonly.aof").is_file()
         children = descendants(up.pid)
