@@ -160,8 +160,9 @@ class ServiceStack:
         self.servers.append(server)
         return server
 
-    def start_api(self, workers: int = 1) -> Server:
-        port = free_port()
+    def start_api(self, workers: int = 1, port: int | None = None) -> Server:
+        """``port``: the one an API of this stack had before (a restarted server), else a free one."""
+        port = port or free_port()
         args = [str(BIN / "gunicorn"), "-b", f"127.0.0.1:{port}", "-w", str(workers), "--threads", "16",
                 "api.wsgi:app"]
         server = spawn("api", args, self.log_dir, self.env, port=port)

@@ -9,7 +9,7 @@ const stage = $("stage"), statusEl = $("status");
 
 const state = {
   file: null, image: null, name: "photo", type: "image/png",
-  tool: "brush", size: 40, scale: 1, ox: 0, oy: 0,
+  tool: "brush", size: 40, scale: 1, ox: 0, oy: 0, fitted: true, busy: false,
   drawing: null, undo: [], redo: [], pointer: null, spaceHeld: false, pointers: new Map(), pinch: null,
   resultBlob: null, resultUrl: null,
 };
@@ -26,8 +26,17 @@ function authHeaders() {
   return key ? { Authorization: `Bearer ${key}` } : {};
 }
 
+class Unreachable extends Error {}
 async function api(path, options = {}) {
-  const response = await fetch(path, { ...options, headers: { ...authHeaders(), ...(options.headers || {}) } });
+  let response;
+  try {
+    response = await fetch(path, { ...options, headers: { ...authHeaders(), ...(options.headers || {}) } });
+  } catch (_) {
+    throw new Unreachable("the server cannot be reached");
+  }
+  if (response.status === 502 || response.status === 503 || response.status === 504) {
+    throw new Unreachable(`the server answered ${response.status}`);
+  }
   if (!response.ok) {
     let detail = `${response.status}`;
     try { const body = await response.json(); detail = `${body.detail || body.title} (${body.code})`; } catch (_) {}
@@ -53,7 +62,8 @@ async function openPhoto(file) {
   mask.width = image.width;   // the mask is drawn at the photo's full resolution
   mask.height = image.height;
   mctx.clearRect(0, 0, mask.width, mask.height);
-  state.undo = []; state.redo = [];
+  tint();  // the overlay follows the new, empty mask: no strokes of the last photo stay on screen
+  state.undo = []; state.redo = []; state.drawing = null;
   $("drop-hint").hidden = true;
   $("compare").hidden = true;
   fit();
@@ -80,6 +90,7 @@ function resize() {
   draw();
 }
 function fit() {
+  state.fitted = true;
   if (!state.image) return;
   const s = Math.min(view.width / state.image.width, view.height / state.image.height) * 0.96;
   state.scale = s;
@@ -88,6 +99,7 @@ function fit() {
   draw();
 }
 function zoomAt(factor, cx = view.width / 2, cy = view.height / 2) {
+  state.fitted = false;
   const s = Math.min(32, Math.max(0.02, state.scale * factor));
   state.ox = cx - (cx - state.ox) * (s / state.scale);
   state.oy = cy - (cy - state.oy) * (s / state.scale);
@@ -186,7 +198,9 @@ view.addEventListener("pointermove", (e) => {
     return;
   }
   const d = state.drawing;
-  if (d && d.tool === "pan") { state.ox += p.vx - d.vx; state.oy += p.vy - d.vy; d.vx = p.vx; d.vy = p.vy; }
+  if (d && d.tool === "pan") {
+    state.ox += p.vx - d.vx; state.oy += p.vy - d.vy; d.vx = p.vx; d.vy = p.vy; state.fitted = false;
+  }
   else if (d && d.tool === "rect") { d.x1 = p.x; d.y1 = p.y; }
   else if (d && d.tool === "brush") { stroke(d.last, p, d.erase); d.last = p; tint(); }
   draw();
@@ -246,11 +260,16 @@ function updateButtons() {
   $("undo").disabled = !state.undo.length;
   $("redo").disabled = !state.redo.length;
   $("clear").disabled = !state.image;
-  $("submit").disabled = !state.image;
+  $("submit").disabled = !state.image || state.busy;  // one job at a time: no duplicate from a second click
 }
 window.addEventListener("keydown", (e) => {
-  if (e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement) return;
+  const t = e.target;
+  // typing goes to text fields and menus; a slider keeps its arrows, every other shortcut still works
+  if (t instanceof HTMLSelectElement || (t instanceof HTMLInputElement && t.type !== "range")) return;
+  if (t instanceof HTMLInputElement && e.key.startsWith("Arrow")) return;
   const k = e.key.toLowerCase();
+  // on a focused button, Enter and Space press that button: no Remove, no panning
+  if ((k === "enter" || k === " ") && (t instanceof HTMLButtonElement || t instanceof HTMLAnchorElement)) return;
   if ((e.ctrlKey || e.metaKey) && k === "z") { e.preventDefault(); e.shiftKey ? $("redo").click() : $("undo").click(); }
   else if ((e.ctrlKey || e.metaKey) && k === "y") { e.preventDefault(); $("redo").click(); }
   else if (k === "b") setTool("brush");
@@ -261,7 +280,7 @@ window.addEventListener("keydown", (e) => {
   else if (k === "+" || k === "=") zoomAt(1.25);
   else if (k === "-") zoomAt(0.8);
   else if (k === "0") fit();
-  else if (k === "enter" && !$("submit").disabled) $("submit").click();
+  else if (k === "enter" && !$("submit").disabled && $("compare").hidden) $("submit").click();
   else if (k === " ") { state.spaceHeld = true; view.style.cursor = "grab"; e.preventDefault(); }
 });
 window.addEventListener("keyup", (e) => { if (e.key === " ") { state.spaceHeld = false; setTool(state.tool); } });
@@ -278,31 +297,52 @@ function maskBlob() {
 }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// A request that cannot reach the server is tried again, for as long as it takes: the job goes on on the
+// server, and the page shows its outcome once the server answers again. The upload carries an
+// Idempotency-Key, so sending it again never makes a second job.
+async function persist(what, request) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const answer = await request();
+      if (attempt) say(what);
+      return answer;
+    } catch (err) {
+      if (!(err instanceof Unreachable)) throw err;
+      say("Server unreachable, retrying…", true);
+      await sleep(Math.min(5000, 500 * 2 ** Math.min(attempt, 4)));
+    }
+  }
+}
+
 $("submit").addEventListener("click", async () => {
+  if (state.busy) return;
   if (maskIsEmpty()) { say("Paint over something first: the mask is empty.", true); return; }
-  $("submit").disabled = true;
+  state.busy = true; updateButtons();
   try {
     const form = new FormData();
     form.append("image", state.file, state.file.name || `${state.name}.png`);
     form.append("mask", await maskBlob(), "mask.png");
     form.append("engine", $("engine").value);
     form.append("grow", String(Math.max(0, Math.min(64, Math.round(Number($("grow").value) || 0)))));
+    const key = crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`;
     say("Uploading…");
-    let job = await (await api("v1/jobs", { method: "POST", body: form })).json();
+    let job = await persist("Uploading…", async () => (await api("v1/jobs", {
+      method: "POST", body: form, headers: { "Idempotency-Key": key } })).json());
     stage.dataset.jobId = job.id;
     while (!["succeeded", "failed", "canceled"].includes(job.status)) {
       say(job.status === "queued" ? "Queued…" : "Running…");
       await sleep(250);
-      job = await (await api(`v1/jobs/${job.id}`)).json();
+      job = await persist("Running…", async () => (await api(`v1/jobs/${job.id}`)).json());
     }
     if (job.status !== "succeeded") {
       throw new Error(job.error ? `${job.error.message} (${job.error.code})` : job.status);
     }
-    const blob = await (await api(`v1/jobs/${job.id}/result`)).blob();
+    const blob = await persist("Downloading…", async () => (await api(`v1/jobs/${job.id}/result`)).blob());
     showResult(blob, job);
   } catch (err) {
     say(`Failed: ${err.message}`, true);
   } finally {
+    state.busy = false;
     updateButtons();
   }
 });
@@ -335,6 +375,18 @@ $("api-key").addEventListener("change", (e) => {
   v ? sessionStorage.setItem("sneaky-api-key", v) : sessionStorage.removeItem("sneaky-api-key");
 });
 
-window.addEventListener("resize", () => { resize(); });
+// the canvas follows its box, whatever changed it (a window resize, a rotated phone, the status line wrapping,
+// the API key field opening): its bitmap matches the box, and a photo not zoomed or panned by hand is fitted again
+function layout() {
+  const r = stage.getBoundingClientRect(), dpr = window.devicePixelRatio || 1;
+  if (view.width === Math.round(r.width * dpr) && view.height === Math.round(r.height * dpr)) return;
+  const cx = (view.width / 2 - state.ox) / state.scale, cy = (view.height / 2 - state.oy) / state.scale;
+  resize();
+  if (state.fitted) { fit(); return; }
+  state.ox = view.width / 2 - cx * state.scale; state.oy = view.height / 2 - cy * state.scale;  // same centre
+  draw();
+}
+new ResizeObserver(layout).observe(stage);
+window.addEventListener("resize", layout);
 resize();
 setTool("brush");

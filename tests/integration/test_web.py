@@ -130,3 +130,126 @@ def test_keyboard_and_errors(stack, browser, photo_png):
     page.keyboard.press("Control+z")
     assert page.is_disabled("#undo") and page.is_enabled("#redo")
     page.close()
+
+
+RED_PIXELS = """(() => { const v = document.getElementById('view');
+  const d = v.getContext('2d').getImageData(0, 0, v.width, v.height).data; let n = 0;
+  for (let i = 0; i < d.length; i += 4) if (d[i] > 160 && d[i + 1] < 110 && d[i + 2] < 110) n++;
+  return n; })()"""
+
+BITMAP_MATCHES_BOX = """(() => { const v = document.getElementById('view'), r = v.getBoundingClientRect();
+  const dpr = window.devicePixelRatio || 1;
+  return v.width === Math.round(r.width * dpr) && v.height === Math.round(r.height * dpr); })()"""
+
+PHOTO_EXTENT = """(() => { const v = document.getElementById('view');
+  const d = v.getContext('2d').getImageData(0, 0, v.width, v.height).data;
+  let x0 = v.width, y0 = v.height, x1 = -1, y1 = -1;
+  for (let y = 0; y < v.height; y += 2) for (let x = 0; x < v.width; x += 2) {
+    if (d[(y * v.width + x) * 4 + 3] === 0) continue;
+    x0 = Math.min(x0, x); y0 = Math.min(y0, y); x1 = Math.max(x1, x); y1 = Math.max(y1, y);
+  }
+  return [x0, y0, x1, y1, v.width, v.height]; })()"""
+
+
+def paint(page, dx=0, dy=0):
+    box = page.locator("#view").bounding_box()
+    cx, cy = box["x"] + box["width"] / 2 + dx, box["y"] + box["height"] / 2 + dy
+    page.mouse.move(cx - 40, cy)
+    page.mouse.down()
+    for i in range(1, 11):
+        page.mouse.move(cx - 40 + i * 8, cy + i)
+    page.mouse.up()
+
+
+def test_a_new_photo_starts_without_the_last_ones_strokes(stack, browser, photo_png, tmp_path):
+    if stack.kind != "local":
+        pytest.skip("one storage driver is enough for the page")
+    grey = tmp_path / "grey.png"
+    Image.new("RGB", (420, 300), (128, 128, 128)).save(grey)
+    page = browser.new_page(viewport={"width": 1000, "height": 700})
+    page.goto(stack.api_url + "/")
+    page.set_input_files("#file", str(grey))
+    page.wait_for_selector("#status:has-text('420×300')")
+    paint(page)
+    assert page.evaluate(RED_PIXELS) > 100  # the stroke shows
+    page.set_input_files("#file", str(photo_png.rename(tmp_path / "second.png")))
+    page.wait_for_selector("#status:has-text('Paint over')")
+    page.set_input_files("#file", str(grey))  # and back to a grey photo, where any red is a leftover
+    page.wait_for_selector("#status:has-text('420×300')")
+    assert page.evaluate(RED_PIXELS) == 0
+    assert page.is_disabled("#undo")
+    page.keyboard.press("Enter")
+    assert "mask is empty" in page.locator("#status").text_content()
+    page.close()
+
+
+def test_the_canvas_follows_its_box_and_refits_the_photo(stack, browser, photo_png):
+    if stack.kind != "local":
+        pytest.skip("one storage driver is enough for the page")
+    page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2, has_touch=True)
+    page.goto(stack.api_url + "/")
+    page.set_input_files("#file", str(photo_png))
+    page.wait_for_selector("#status:has-text('420×300')")
+    assert page.evaluate(BITMAP_MATCHES_BOX)
+    before = page.evaluate("document.getElementById('view').height")
+    page.click("details.key summary")  # the layout changes with no window resize: the stage shrinks
+    poll(page, BITMAP_MATCHES_BOX)
+    assert page.evaluate("document.getElementById('view').height") < before
+    page.set_viewport_size({"width": 844, "height": 390})  # the phone turned
+    poll(page, BITMAP_MATCHES_BOX)
+    x0, y0, x1, y1, width, height = page.evaluate(PHOTO_EXTENT)
+    assert 0 <= x0 and x1 < width and 0 <= y0 and y1 < height  # the whole photo in view ...
+    assert (x1 - x0) > 0.9 * width or (y1 - y0) > 0.9 * height  # ... fitted to the new box
+    page.close()
+
+
+def test_keys_reach_the_tools_and_a_focused_button_keeps_enter(stack, browser, photo_png):
+    if stack.kind != "local":
+        pytest.skip("one storage driver is enough for the page")
+    page = browser.new_page(viewport={"width": 1000, "height": 700})
+    page.goto(stack.api_url + "/")
+    page.set_input_files("#file", str(photo_png))
+    page.wait_for_selector("#status:has-text('420×300')")
+    page.click("#size")  # after the slider ...
+    page.keyboard.press("e")  # ... the shortcuts still work
+    assert page.get_attribute("#tool-erase", "aria-pressed") == "true"
+    page.keyboard.press("b")
+    paint(page)
+    page.focus("#undo")
+    page.keyboard.press("Enter")  # presses Undo, and nothing else
+    assert page.is_disabled("#undo")
+    assert page.evaluate("document.getElementById('stage').dataset.jobId") is None
+    assert "Uploading" not in page.locator("#status").text_content()
+    page.close()
+
+
+def test_a_lost_server_is_waited_for_and_the_job_shown_when_it_is_back(lone_env, log_dir, browser, photo_png):
+    from tests.helpers import frozen_workers
+    from tests.servers import ServiceStack
+
+    lone = ServiceStack(log_dir, lone_env(9))
+    try:
+        api = lone.start_api()
+        lone.start_worker()
+        port = int(lone.api_url.rsplit(":", 1)[1])
+        page = browser.new_page(viewport={"width": 1000, "height": 700})
+        page.goto(lone.api_url + "/")
+        page.set_input_files("#file", str(photo_png))
+        page.wait_for_selector("#status:has-text('420×300')")
+        paint(page)
+        page.select_option("#engine", "telea")
+        with frozen_workers(lone):
+            page.click("#submit")
+            page.wait_for_selector("#status:has-text('Queued')", timeout=30_000)
+            api.stop()
+            lone.servers.remove(api)
+            page.wait_for_selector("#status:has-text('Server unreachable, retrying')", timeout=30_000)
+            assert page.is_disabled("#submit")  # no second job from an impatient click
+            lone.start_api(port=port)
+        page.wait_for_selector("#compare:not([hidden])", timeout=90_000)
+        assert "Done" in page.locator("#status").text_content()
+        job_id = page.evaluate("document.getElementById('stage').dataset.jobId")
+        assert len(lone.redis().keys("sneaky:job:*")) == 1 and job_id
+        page.close()
+    finally:
+        lone.stop()
