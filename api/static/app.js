@@ -4,6 +4,14 @@
 
 const $ = (id) => document.getElementById(id);
 const view = $("view"), ctx = view.getContext("2d");
+// Three layers, at the view's resolution: the photo; the strokes (`marks`, drawn opaque, shown at 55 % opacity);
+// the brush outline and the rectangle being drawn (`ui`). A pointer move draws its stroke segment on the full-size
+// mask and on `marks`, and the outline on `ui`: nothing is copied between canvases, since a canvas drawn from
+// after a change is copied whole (a 12-megapixel mask: tens of milliseconds a move). The photo and the strokes
+// are drawn whole only when the view moves, zooms or the mask changes otherwise (undo, clear, a new photo).
+const marks = $("marks"), kctx = marks.getContext("2d");
+const ui = $("ui"), uctx = ui.getContext("2d");
+const RED = "rgb(255, 60, 40)";
 const mask = $("mask"), mctx = mask.getContext("2d", { willReadFrequently: true });
 const stage = $("stage"), statusEl = $("status");
 
@@ -13,7 +21,10 @@ const state = {
   drawing: null, undo: [], redo: [], pointer: null, spaceHeld: false, pointers: new Map(), pinch: null,
   resultBlob: null, resultUrl: null,
 };
-const UNDO_BYTES = 256 * 1024 * 1024;  // snapshots of a 48-megapixel mask are 192 MB each
+const UNDO_BYTES = 256 * 1024 * 1024;  // undo keeps the pixels each edit changed, at most this many bytes
+// the mask as it was before the edit in progress: an edit's undo entry is read from it, for the region the
+// edit changed only (a full-size read of a 12-megapixel mask at every stroke froze the page for 100 ms)
+const before = document.createElement("canvas"), bctx = before.getContext("2d", { willReadFrequently: true });
 
 // ---------- status and API ----------
 function say(text, isError = false) {
@@ -59,10 +70,11 @@ async function openPhoto(file) {
   state.image = image;
   state.name = (file.name || "photo").replace(/\.[^.]+$/, "");
   state.type = file.type;
-  mask.width = image.width;   // the mask is drawn at the photo's full resolution
-  mask.height = image.height;
+  mask.width = before.width = image.width;   // the mask is drawn at the photo's full resolution
+  mask.height = before.height = image.height;
   mctx.clearRect(0, 0, mask.width, mask.height);
-  tint();  // the overlay follows the new, empty mask: no strokes of the last photo stay on screen
+  bctx.clearRect(0, 0, before.width, before.height);
+  // the strokes' layer is drawn again from the new, empty mask: none of the last photo's stay on screen
   state.undo = []; state.redo = []; state.drawing = null;
   $("drop-hint").hidden = true;
   $("compare").hidden = true;
@@ -86,7 +98,8 @@ window.addEventListener("paste", (e) => {
 // ---------- view: fit, zoom, pan ----------
 function resize() {
   const r = stage.getBoundingClientRect(), dpr = window.devicePixelRatio || 1;
-  view.width = Math.round(r.width * dpr); view.height = Math.round(r.height * dpr);
+  view.width = marks.width = ui.width = Math.round(r.width * dpr);
+  view.height = marks.height = ui.height = Math.round(r.height * dpr);
   draw();
 }
 function fit() {
@@ -113,60 +126,94 @@ function toImage(clientX, clientY) {
 }
 
 // ---------- drawing ----------
-let overlay = null;  // the mask tinted red, redrawn only when the mask changes
-function tint() {
-  overlay = overlay || document.createElement("canvas");
-  overlay.width = mask.width; overlay.height = mask.height;
-  const o = overlay.getContext("2d");
-  o.clearRect(0, 0, overlay.width, overlay.height);
-  o.drawImage(mask, 0, 0);
-  o.globalCompositeOperation = "source-in";
-  o.fillStyle = "rgba(255, 60, 40, 0.55)";
-  o.fillRect(0, 0, overlay.width, overlay.height);
-  o.globalCompositeOperation = "source-over";
+function region(x0, y0, x1, y1, pad = 0) {  // whole pixels of the mask, clamped to it
+  const x = Math.max(0, Math.floor(Math.min(x0, x1) - pad)), y = Math.max(0, Math.floor(Math.min(y0, y1) - pad));
+  const xe = Math.min(mask.width, Math.ceil(Math.max(x0, x1) + pad)), ye = Math.min(mask.height, Math.ceil(Math.max(y0, y1) + pad));
+  return { x, y, w: Math.max(0, xe - x), h: Math.max(0, ye - y) };
 }
-function draw() {
-  ctx.setTransform(1, 0, 0, 1, 0, 0);
-  ctx.clearRect(0, 0, view.width, view.height);
-  if (!state.image) return;
-  ctx.setTransform(state.scale, 0, 0, state.scale, state.ox, state.oy);
-  ctx.imageSmoothingEnabled = state.scale < 1;
-  ctx.drawImage(state.image, 0, 0);
-  if (overlay) ctx.drawImage(overlay, 0, 0);
+function union(a, b) { return a ? region(Math.min(a.x, b.x), Math.min(a.y, b.y), Math.max(a.x + a.w, b.x + b.w), Math.max(a.y + a.h, b.y + b.h)) : b; }
+// pointer moves come faster than frames: the outline is drawn once a frame; the photo and the strokes whole
+// only when asked (draw())
+let frame = 0, whole = true, lastMarks = null;
+function draw() { whole = true; schedule(); }
+function schedule() { if (!frame) frame = requestAnimationFrame(() => { frame = 0; render(); }); }
+function render() {
+  if (whole) {
+    whole = false;
+    for (const c of [ctx, kctx]) { c.setTransform(1, 0, 0, 1, 0, 0); c.clearRect(0, 0, view.width, view.height); }
+    if (state.image) {
+      ctx.setTransform(state.scale, 0, 0, state.scale, state.ox, state.oy);
+      ctx.imageSmoothingEnabled = state.scale < 1;
+      ctx.drawImage(state.image, 0, 0);
+      kctx.setTransform(state.scale, 0, 0, state.scale, state.ox, state.oy);
+      kctx.imageSmoothingEnabled = state.scale < 1;
+      kctx.drawImage(mask, 0, 0);
+      kctx.setTransform(1, 0, 0, 1, 0, 0);
+      kctx.globalCompositeOperation = "source-in";
+      kctx.fillStyle = RED; kctx.fillRect(0, 0, marks.width, marks.height);
+      kctx.globalCompositeOperation = "source-over";
+    }
+  }
+  // the outline and the rectangle: the last frame's cleared, this one's drawn
+  if (lastMarks) uctx.clearRect(lastMarks.x, lastMarks.y, lastMarks.w, lastMarks.h);
+  lastMarks = null;
   const d = state.drawing;
   if (d && d.tool === "rect") {
-    ctx.fillStyle = d.erase ? "rgba(0,0,0,0.35)" : "rgba(255,60,40,0.45)";
-    ctx.fillRect(Math.min(d.x0, d.x1), Math.min(d.y0, d.y1), Math.abs(d.x1 - d.x0), Math.abs(d.y1 - d.y0));
+    const x = Math.min(d.x0, d.x1) * state.scale + state.ox, y = Math.min(d.y0, d.y1) * state.scale + state.oy;
+    const w = Math.abs(d.x1 - d.x0) * state.scale, h = Math.abs(d.y1 - d.y0) * state.scale;
+    uctx.fillStyle = d.erase ? "rgba(0,0,0,0.35)" : "rgba(255,60,40,0.45)";
+    uctx.fillRect(x, y, w, h);
+    lastMarks = { x: Math.floor(x) - 2, y: Math.floor(y) - 2, w: Math.ceil(w) + 4, h: Math.ceil(h) + 4 };
   }
   const p = state.pointer;  // the brush as a circle of its real size
   if (p && (state.tool === "brush" || state.tool === "erase") && !state.spaceHeld) {
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.beginPath();
-    ctx.arc(p.vx, p.vy, (state.size / 2) * state.scale, 0, Math.PI * 2);
-    ctx.lineWidth = 1.5; ctx.strokeStyle = "#fff"; ctx.stroke();
-    ctx.lineWidth = 1; ctx.strokeStyle = "#000"; ctx.stroke();
+    const radius = (state.size / 2) * state.scale;
+    uctx.beginPath();
+    uctx.arc(p.vx, p.vy, radius, 0, Math.PI * 2);
+    uctx.lineWidth = 1.5; uctx.strokeStyle = "#fff"; uctx.stroke();
+    uctx.lineWidth = 1; uctx.strokeStyle = "#000"; uctx.stroke();
+    const box = { x: Math.floor(p.vx - radius) - 3, y: Math.floor(p.vy - radius) - 3, w: Math.ceil(2 * radius) + 6,
+                  h: Math.ceil(2 * radius) + 6 };
+    if (lastMarks) {
+      const x = Math.min(lastMarks.x, box.x), y = Math.min(lastMarks.y, box.y);
+      lastMarks = { x, y, w: Math.max(lastMarks.x + lastMarks.w, box.x + box.w) - x,
+                    h: Math.max(lastMarks.y + lastMarks.h, box.y + box.h) - y };
+    } else {
+      lastMarks = box;
+    }
   }
 }
-function snapshot() {
-  state.undo.push(mctx.getImageData(0, 0, mask.width, mask.height));
-  const limit = Math.max(2, Math.min(50, Math.floor(UNDO_BYTES / (mask.width * mask.height * 4))));
-  while (state.undo.length > limit) state.undo.shift();
+function committed(r) {  // an edit of the mask ended: what it changed can be undone
+  if (!r || !r.w || !r.h) return;
+  state.undo.push({ ...r, data: bctx.getImageData(r.x, r.y, r.w, r.h) });
+  bctx.putImageData(mctx.getImageData(r.x, r.y, r.w, r.h), r.x, r.y);  // pixels, not a copy of the whole canvas
+  let bytes = state.undo.reduce((n, e) => n + e.w * e.h * 4, 0);
+  while (state.undo.length > 1 && (bytes > UNDO_BYTES || state.undo.length > 100)) {
+    const gone = state.undo.shift(); bytes -= gone.w * gone.h * 4;
+  }
   state.redo = [];
 }
-function stroke(from, to, erase) {
-  mctx.globalCompositeOperation = erase ? "destination-out" : "source-over";
-  mctx.strokeStyle = "#fff"; mctx.fillStyle = "#fff";
-  mctx.lineWidth = state.size; mctx.lineCap = "round"; mctx.lineJoin = "round";
-  mctx.beginPath(); mctx.moveTo(from.x, from.y); mctx.lineTo(to.x, to.y); mctx.stroke();
-  mctx.globalCompositeOperation = "source-over";
+function stroke(from, to, erase) {  // on the mask and on the strokes' layer alike; returns the region it painted
+  for (const [c, colour, transform] of [[mctx, "#fff", [1, 0, 0, 1, 0, 0]],
+                                        [kctx, RED, [state.scale, 0, 0, state.scale, state.ox, state.oy]]]) {
+    c.setTransform(...transform);
+    c.globalCompositeOperation = erase ? "destination-out" : "source-over";
+    c.strokeStyle = colour;
+    c.lineWidth = state.size; c.lineCap = "round"; c.lineJoin = "round";
+    c.beginPath(); c.moveTo(from.x, from.y); c.lineTo(to.x, to.y); c.stroke();
+    c.globalCompositeOperation = "source-over";
+    c.setTransform(1, 0, 0, 1, 0, 0);
+  }
+  return region(from.x, from.y, to.x, to.y, state.size / 2 + 2);
 }
 function activeTool() { return state.spaceHeld ? "pan" : state.tool; }
 
 view.addEventListener("pointerdown", (e) => {
   if (!state.image) return;
-  view.setPointerCapture(e.pointerId);
+  try { view.setPointerCapture(e.pointerId); } catch (_) { /* a pointer already gone: paint without capture */ }
   state.pointers.set(e.pointerId, toImage(e.clientX, e.clientY));
   if (state.pointers.size === 2) {  // two fingers: pinch to zoom and pan, no painting
+    if (state.drawing && state.drawing.tool === "brush") committed(state.drawing.region);  // the first finger's dot
     state.drawing = null;
     const [a, b] = [...state.pointers.values()];
     state.pinch = { dist: Math.hypot(a.vx - b.vx, a.vy - b.vy), cx: (a.vx + b.vx) / 2, cy: (a.vy + b.vy) / 2 };
@@ -178,12 +225,11 @@ view.addEventListener("pointerdown", (e) => {
   } else if (tool === "rect") {
     state.drawing = { tool: "rect", x0: p.x, y0: p.y, x1: p.x, y1: p.y, erase: e.altKey };
   } else {
-    snapshot();
     const erase = tool === "erase" || e.button === 2;
-    state.drawing = { tool: "brush", last: p, erase };
-    stroke(p, p, erase); tint();
+    const painted = stroke(p, p, erase);
+    state.drawing = { tool: "brush", last: p, erase, region: painted };
   }
-  draw();
+  schedule();
 });
 view.addEventListener("pointermove", (e) => {
   const p = toImage(e.clientX, e.clientY);
@@ -200,29 +246,40 @@ view.addEventListener("pointermove", (e) => {
   const d = state.drawing;
   if (d && d.tool === "pan") {
     state.ox += p.vx - d.vx; state.oy += p.vy - d.vy; d.vx = p.vx; d.vy = p.vy; state.fitted = false;
+    draw();
+  } else if (d && d.tool === "rect") {
+    d.x1 = p.x; d.y1 = p.y; schedule();
+  } else if (d && d.tool === "brush") {
+    const painted = stroke(d.last, p, d.erase);
+    d.last = p; d.region = union(d.region, painted); schedule();
+  } else {
+    schedule();  // the brush outline follows the pointer
   }
-  else if (d && d.tool === "rect") { d.x1 = p.x; d.y1 = p.y; }
-  else if (d && d.tool === "brush") { stroke(d.last, p, d.erase); d.last = p; tint(); }
-  draw();
 });
 function endPointer(e) {
   state.pointers.delete(e.pointerId);
   if (state.pointers.size < 2) state.pinch = null;
   const d = state.drawing;
   if (d && d.tool === "rect") {
-    snapshot();
-    mctx.globalCompositeOperation = d.erase ? "destination-out" : "source-over";
-    mctx.fillStyle = "#fff";
-    mctx.fillRect(Math.min(d.x0, d.x1), Math.min(d.y0, d.y1), Math.abs(d.x1 - d.x0), Math.abs(d.y1 - d.y0));
-    mctx.globalCompositeOperation = "source-over";
-    tint();
+    for (const [c, colour, transform] of [[mctx, "#fff", [1, 0, 0, 1, 0, 0]],
+                                          [kctx, RED, [state.scale, 0, 0, state.scale, state.ox, state.oy]]]) {
+      c.setTransform(...transform);
+      c.globalCompositeOperation = d.erase ? "destination-out" : "source-over";
+      c.fillStyle = colour;
+      c.fillRect(Math.min(d.x0, d.x1), Math.min(d.y0, d.y1), Math.abs(d.x1 - d.x0), Math.abs(d.y1 - d.y0));
+      c.globalCompositeOperation = "source-over";
+      c.setTransform(1, 0, 0, 1, 0, 0);
+    }
+    committed(region(d.x0, d.y0, d.x1, d.y1, 1));
+  } else if (d && d.tool === "brush") {
+    committed(d.region);
   }
   state.drawing = null;
-  updateButtons(); draw();
+  updateButtons(); schedule();
 }
 view.addEventListener("pointerup", endPointer);
 view.addEventListener("pointercancel", endPointer);
-view.addEventListener("pointerleave", () => { state.pointer = null; draw(); });
+view.addEventListener("pointerleave", () => { state.pointer = null; schedule(); });
 view.addEventListener("contextmenu", (e) => e.preventDefault());
 view.addEventListener("wheel", (e) => {
   e.preventDefault();
@@ -237,16 +294,21 @@ function setTool(tool) {
   view.style.cursor = tool === "pan" ? "grab" : tool === "rect" ? "crosshair" : "none";
 }
 document.querySelectorAll("[data-tool]").forEach((b) => b.addEventListener("click", () => setTool(b.dataset.tool)));
-$("size").addEventListener("input", (e) => { state.size = Number(e.target.value); draw(); });
-function restore(from, to) {
+$("size").addEventListener("input", (e) => { state.size = Number(e.target.value); schedule(); });
+function restore(from, to) {  // undo or redo one edit: its region goes back, and what it held goes the other way
   if (!from.length) return;
-  to.push(mctx.getImageData(0, 0, mask.width, mask.height));
-  mctx.putImageData(from.pop(), 0, 0);
-  tint(); updateButtons(); draw();
+  const e = from.pop();
+  to.push({ x: e.x, y: e.y, w: e.w, h: e.h, data: mctx.getImageData(e.x, e.y, e.w, e.h) });
+  mctx.putImageData(e.data, e.x, e.y);
+  bctx.putImageData(e.data, e.x, e.y);
+  updateButtons(); draw();
 }
 $("undo").addEventListener("click", () => restore(state.undo, state.redo));
 $("redo").addEventListener("click", () => restore(state.redo, state.undo));
-$("clear").addEventListener("click", () => { snapshot(); mctx.clearRect(0, 0, mask.width, mask.height); tint(); updateButtons(); draw(); });
+$("clear").addEventListener("click", () => {
+  mctx.clearRect(0, 0, mask.width, mask.height); committed(region(0, 0, mask.width, mask.height));
+  updateButtons(); draw();
+});
 $("zoom-in").addEventListener("click", () => zoomAt(1.25));
 $("zoom-out").addEventListener("click", () => zoomAt(0.8));
 $("zoom-fit").addEventListener("click", fit);
