@@ -344,6 +344,7 @@ window.addEventListener("keydown", (e) => {
   else if (k === "0") fit();
   else if (k === "enter" && !$("submit").disabled && $("compare").hidden) $("submit").click();
   else if (k === " ") { state.spaceHeld = true; view.style.cursor = "grab"; e.preventDefault(); }
+  else if (k === "escape" && state.busy) $("cancel").click();
 });
 window.addEventListener("keyup", (e) => { if (e.key === " ") { state.spaceHeld = false; setTool(state.tool); } });
 
@@ -366,20 +367,39 @@ async function persist(what, request) {
   for (let attempt = 0; ; attempt++) {
     try {
       const answer = await request();
-      if (attempt) say(what);
+      if (attempt) { statusEl.classList.remove("error"); progress(what); }
       return answer;
     } catch (err) {
       if (!(err instanceof Unreachable)) throw err;
-      say("Server unreachable, retrying…", true);
+      phase = ""; say("Server unreachable, retrying…", true);
       await sleep(Math.min(5000, 500 * 2 ** Math.min(attempt, 4)));
     }
   }
 }
 
+// while a job runs: how long it has been, and a way to stop it
+let ticker = 0, phase = "";
+function progress(text) {
+  phase = text;
+  const seconds = Math.round((performance.now() - state.started) / 1000);
+  say(seconds >= 1 ? `${text} ${seconds} s` : text);
+}
+$("cancel").addEventListener("click", async () => {
+  const id = stage.dataset.jobId;
+  if (!id || !state.busy) return;
+  $("cancel").disabled = true;
+  try { await persist("Canceling…", () => api(`v1/jobs/${id}/cancel`, { method: "POST" })); }
+  catch (err) { say(`Could not cancel: ${err.message}`, true); $("cancel").disabled = false; }
+});
+
 $("submit").addEventListener("click", async () => {
   if (state.busy) return;
   if (maskIsEmpty()) { say("Paint over something first: the mask is empty.", true); return; }
   state.busy = true; updateButtons();
+  state.started = performance.now();
+  delete stage.dataset.jobId;
+  $("cancel").hidden = false; $("cancel").disabled = false;
+  ticker = setInterval(() => { if (phase && !statusEl.classList.contains("error")) progress(phase); }, 1000);
   try {
     const form = new FormData();
     form.append("image", state.file, state.file.name || `${state.name}.png`);
@@ -387,15 +407,16 @@ $("submit").addEventListener("click", async () => {
     form.append("engine", $("engine").value);
     form.append("grow", String(Math.max(0, Math.min(64, Math.round(Number($("grow").value) || 0)))));
     const key = crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`;
-    say("Uploading…");
+    progress("Uploading…");
     let job = await persist("Uploading…", async () => (await api("v1/jobs", {
       method: "POST", body: form, headers: { "Idempotency-Key": key } })).json());
     stage.dataset.jobId = job.id;
     while (!["succeeded", "failed", "canceled"].includes(job.status)) {
-      say(job.status === "queued" ? "Queued…" : "Running…");
+      progress(job.status === "queued" ? "Queued…" : "Running…");
       await sleep(250);
       job = await persist("Running…", async () => (await api(`v1/jobs/${job.id}`)).json());
     }
+    if (job.status === "canceled") { phase = ""; say("Canceled: the photo is as it was; the mask is still here."); return; }
     if (job.status !== "succeeded") {
       throw new Error(job.error ? `${job.error.message} (${job.error.code})` : job.status);
     }
@@ -404,6 +425,8 @@ $("submit").addEventListener("click", async () => {
   } catch (err) {
     say(`Failed: ${err.message}`, true);
   } finally {
+    clearInterval(ticker); phase = "";
+    $("cancel").hidden = true;
     state.busy = false;
     updateButtons();
   }

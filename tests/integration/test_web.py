@@ -297,3 +297,27 @@ def test_painting_a_large_photo_costs_little_per_pointer_move(stack, browser, tm
     page.click("#undo")  # the stroke's region comes back as it was
     poll(page, RED_PIXELS + " === 0")
     page.close()
+
+
+def test_a_running_job_shows_its_time_and_can_be_canceled(stack, browser, photo_png):
+    if stack.kind != "local":
+        pytest.skip("one storage driver is enough for the page")
+    from tests.helpers import frozen_workers
+
+    page = browser.new_page(viewport={"width": 1000, "height": 700})
+    page.goto(stack.api_url + "/")
+    page.set_input_files("#file", str(photo_png))
+    page.wait_for_selector("#status:has-text('420×300')")
+    paint(page)
+    page.select_option("#engine", "telea")
+    assert page.is_hidden("#cancel")
+    with frozen_workers(stack):  # it waits in the queue for as long as the test likes
+        page.click("#submit")
+        page.wait_for_selector("#status:has-text('Queued… 2 s')", timeout=30_000)  # the time it has waited
+        assert page.is_visible("#cancel")
+        page.keyboard.press("Escape")
+        page.wait_for_selector("#status:has-text('Canceled')", timeout=30_000)
+    job_id = page.evaluate("document.getElementById('stage').dataset.jobId")
+    assert requests.get(f"{stack.api_url}/v1/jobs/{job_id}", timeout=10).json()["status"] == "canceled"
+    assert page.is_hidden("#cancel") and page.is_enabled("#submit")
+    page.close()
