@@ -20,6 +20,7 @@ const state = {
   tool: "brush", size: 40, scale: 1, ox: 0, oy: 0, fitted: true, busy: false,
   drawing: null, undo: [], redo: [], pointer: null, spaceHeld: false, pointers: new Map(), pinch: null,
   resultBlob: null, resultUrl: null,
+  compare: null,  // comparing: { after: the result's bitmap, split: the divider's place (0–1 of the width), hold }
 };
 const UNDO_BYTES = 256 * 1024 * 1024;  // undo keeps the pixels each edit changed, at most this many bytes
 // the mask as it was before the edit in progress: an edit's undo entry is read from it, for the region the
@@ -78,6 +79,7 @@ async function openPhoto(file) {
   state.undo = []; state.redo = []; state.drawing = null;
   $("drop-hint").hidden = true;
   $("compare").hidden = true;
+  state.compare = null;
   fit();
   updateButtons();
   say(`${image.width}×${image.height} photo. Paint over what should go, then Remove.`);
@@ -141,7 +143,17 @@ function render() {
   if (whole) {
     whole = false;
     for (const c of [ctx, kctx]) { c.setTransform(1, 0, 0, 1, 0, 0); c.clearRect(0, 0, view.width, view.height); }
-    if (state.image) {
+    const c = state.compare;
+    if (state.image && c) {  // the photo left of the divider, the result right of it (the photo alone on hold)
+      ctx.setTransform(state.scale, 0, 0, state.scale, state.ox, state.oy);
+      ctx.imageSmoothingEnabled = state.scale < 1;
+      ctx.drawImage(state.image, 0, 0);
+      if (!c.hold) {
+        const x = c.split * state.image.width;
+        ctx.drawImage(c.after, x, 0, state.image.width - x, state.image.height, x, 0, state.image.width - x,
+                      state.image.height);
+      }
+    } else if (state.image) {
       ctx.setTransform(state.scale, 0, 0, state.scale, state.ox, state.oy);
       ctx.imageSmoothingEnabled = state.scale < 1;
       ctx.drawImage(state.image, 0, 0);
@@ -157,6 +169,18 @@ function render() {
   // the outline and the rectangle: the last frame's cleared, this one's drawn
   if (lastMarks) uctx.clearRect(lastMarks.x, lastMarks.y, lastMarks.w, lastMarks.h);
   lastMarks = null;
+  if (state.compare && state.image) {  // the divider and its handle
+    uctx.clearRect(0, 0, ui.width, ui.height);
+    if (state.compare.hold) return;
+    const x = dividerX(), top = Math.max(0, state.oy), bottom = Math.min(ui.height, state.oy + state.image.height * state.scale);
+    uctx.fillStyle = "#fff"; uctx.fillRect(x - 1, top, 2, bottom - top);
+    const y = (top + bottom) / 2, dpr = window.devicePixelRatio || 1;
+    uctx.beginPath(); uctx.arc(x, y, 14 * dpr, 0, Math.PI * 2);
+    uctx.fillStyle = "#fff"; uctx.fill(); uctx.lineWidth = 2; uctx.strokeStyle = "#20232b"; uctx.stroke();
+    uctx.fillStyle = "#20232b"; uctx.font = `${12 * dpr}px system-ui`; uctx.textAlign = "center"; uctx.textBaseline = "middle";
+    uctx.fillText("◀ ▶", x, y);
+    return;
+  }
   const d = state.drawing;
   if (d && d.tool === "rect") {
     const x = Math.min(d.x0, d.x1) * state.scale + state.ox, y = Math.min(d.y0, d.y1) * state.scale + state.oy;
@@ -183,6 +207,8 @@ function render() {
     }
   }
 }
+function dividerX() { return state.ox + state.compare.split * state.image.width * state.scale; }
+
 function committed(r) {  // an edit of the mask ended: what it changed can be undone
   if (!r || !r.w || !r.h) return;
   state.undo.push({ ...r, data: bctx.getImageData(r.x, r.y, r.w, r.h) });
@@ -220,6 +246,12 @@ view.addEventListener("pointerdown", (e) => {
     return;
   }
   const p = toImage(e.clientX, e.clientY), tool = activeTool();
+  if (state.compare) {  // comparing: drag the divider, or hold the photo to see it as it was (and pan)
+    const near = Math.abs(p.vx - dividerX()) < 24 * (window.devicePixelRatio || 1);
+    state.drawing = near ? { tool: "split" } : { tool: "pan", vx: p.vx, vy: p.vy };
+    if (!near) { state.compare.hold = true; draw(); }
+    return;
+  }
   if (tool === "pan" || e.button === 1) {
     state.drawing = { tool: "pan", vx: p.vx, vy: p.vy };
   } else if (tool === "rect") {
@@ -244,7 +276,10 @@ view.addEventListener("pointermove", (e) => {
     return;
   }
   const d = state.drawing;
-  if (d && d.tool === "pan") {
+  if (d && d.tool === "split") {
+    state.compare.split = Math.min(1, Math.max(0, (p.vx - state.ox) / (state.image.width * state.scale)));
+    draw();
+  } else if (d && d.tool === "pan") {
     state.ox += p.vx - d.vx; state.oy += p.vy - d.vy; d.vx = p.vx; d.vy = p.vy; state.fitted = false;
     draw();
   } else if (d && d.tool === "rect") {
@@ -275,6 +310,7 @@ function endPointer(e) {
     committed(d.region);
   }
   state.drawing = null;
+  if (state.compare && state.compare.hold) { state.compare.hold = false; draw(); }
   updateButtons(); schedule();
 }
 view.addEventListener("pointerup", endPointer);
@@ -319,10 +355,13 @@ function maskIsEmpty() {
   return true;
 }
 function updateButtons() {
-  $("undo").disabled = !state.undo.length;
-  $("redo").disabled = !state.redo.length;
-  $("clear").disabled = !state.image;
-  $("submit").disabled = !state.image || state.busy;  // one job at a time: no duplicate from a second click
+  const comparing = Boolean(state.compare);  // the tools wait while the result is compared
+  $("undo").disabled = !state.undo.length || comparing;
+  $("redo").disabled = !state.redo.length || comparing;
+  $("clear").disabled = !state.image || comparing;
+  $("submit").disabled = !state.image || state.busy || comparing;  // one job at a time: no duplicate from a second click
+  document.querySelectorAll("[data-tool]").forEach((b) => { b.disabled = comparing; });
+  $("size").disabled = comparing;
 }
 window.addEventListener("keydown", (e) => {
   const t = e.target;
@@ -334,6 +373,11 @@ window.addEventListener("keydown", (e) => {
   if ((k === "enter" || k === " ") && (t instanceof HTMLButtonElement || t instanceof HTMLAnchorElement)) return;
   if ((e.ctrlKey || e.metaKey) && k === "z") { e.preventDefault(); e.shiftKey ? $("redo").click() : $("undo").click(); }
   else if ((e.ctrlKey || e.metaKey) && k === "y") { e.preventDefault(); $("redo").click(); }
+  else if (state.compare && (k === "arrowleft" || k === "arrowright")) {
+    state.compare.split = Math.min(1, Math.max(0, state.compare.split + (k === "arrowright" ? 0.05 : -0.05)));
+    draw();
+  }
+  else if (state.compare && ["b", "e", "r", "[", "]"].includes(k)) return;  // no painting while comparing
   else if (k === "b") setTool("brush");
   else if (k === "e") setTool("erase");
   else if (k === "r") setTool("rect");
@@ -345,6 +389,7 @@ window.addEventListener("keydown", (e) => {
   else if (k === "enter" && !$("submit").disabled && $("compare").hidden) $("submit").click();
   else if (k === " ") { state.spaceHeld = true; view.style.cursor = "grab"; e.preventDefault(); }
   else if (k === "escape" && state.busy) $("cancel").click();
+  else if (k === "escape" && state.compare) $("back").click();
 });
 window.addEventListener("keyup", (e) => { if (e.key === " ") { state.spaceHeld = false; setTool(state.tool); } });
 
@@ -432,24 +477,34 @@ $("submit").addEventListener("click", async () => {
   }
 });
 
-function showResult(blob, job) {
+async function showResult(blob, job) {
   if (state.resultUrl) URL.revokeObjectURL(state.resultUrl);
   state.resultBlob = blob;
   state.resultUrl = URL.createObjectURL(blob);
-  $("before").src = URL.createObjectURL(state.file);
-  $("after").src = state.resultUrl;
+  // upright, as the photo is shown: a JPEG comes back in its stored layout with its orientation tag
+  const after = await createImageBitmap(blob, { imageOrientation: "from-image" });
   const ext = { "image/jpeg": "jpg", "image/png": "png", "image/webp": "webp" }[blob.type] || "png";
   $("download").href = state.resultUrl;
   $("download").download = `${state.name}-clean.${ext}`;
+  stage.dataset.result = `${after.width}x${after.height}`;
+  state.compare = { after, split: 0.5, hold: false };
+  state.pointer = null;
   $("compare").hidden = false;
-  $("slider").value = 50; $("slider").dispatchEvent(new Event("input"));
-  say(`Done in ${((Date.parse(job.finished_at) - Date.parse(job.created_at)) / 1000).toFixed(1)} s with ${job.engine}. Slide to compare.`);
+  updateButtons(); draw();
+  say(`Done in ${((Date.parse(job.finished_at) - Date.parse(job.created_at)) / 1000).toFixed(1)} s with ${job.engine}. ` +
+      "Drag the line to compare; hold the photo to see it as it was.");
 }
-$("slider").addEventListener("input", (e) => { $("after-clip").style.clipPath = `inset(0 0 0 ${e.target.value}%)`; });
-$("back").addEventListener("click", () => { $("compare").hidden = true; draw(); });
+function endCompare() {
+  state.compare = null;
+  $("compare").hidden = true;
+  uctx.clearRect(0, 0, ui.width, ui.height);
+  updateButtons(); draw();
+}
+$("back").addEventListener("click", () => { endCompare(); say("Back to the mask: paint more, or Remove again."); });
 $("again").addEventListener("click", () => {
   const file = new File([state.resultBlob], `${state.name}.${state.resultBlob.type.split("/")[1] || "png"}`,
                         { type: state.resultBlob.type });
+  endCompare();
   openPhoto(file).then(() => { state.name = state.name.replace(/-clean$/, ""); });
 });
 

@@ -70,15 +70,14 @@ def test_paint_submit_compare(stack, browser, photo_png):
     page.select_option("#engine", "telea")
     page.keyboard.press("Enter")
     page.wait_for_selector("#compare:not([hidden])", timeout=60_000)
-    poll(page, "document.getElementById('after').complete && document.getElementById('after').naturalWidth > 0")
     page.screenshot(path=str(ARTIFACTS / "3-result.png"))
-    page.fill("#slider", "25")
+    for _ in range(5):
+        page.keyboard.press("ArrowLeft")  # the divider to a quarter of the photo
+    page.evaluate("new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
     page.screenshot(path=str(ROOT / "docs" / "images" / "web.png"))
 
     job_id = page.evaluate("document.getElementById('stage').dataset.jobId")
-    shown = page.evaluate("(() => { const a = document.getElementById('after'); "
-                          "return [a.naturalWidth, a.naturalHeight]; })()")
-    assert shown == [420, 300]
+    assert page.evaluate("document.getElementById('stage').dataset.result") == "420x300"
     mask_url = page.evaluate("""(() => {
         const c = document.createElement('canvas'), m = document.getElementById('mask');
         c.width = m.width; c.height = m.height; const x = c.getContext('2d');
@@ -320,4 +319,57 @@ def test_a_running_job_shows_its_time_and_can_be_canceled(stack, browser, photo_
     job_id = page.evaluate("document.getElementById('stage').dataset.jobId")
     assert requests.get(f"{stack.api_url}/v1/jobs/{job_id}", timeout=10).json()["status"] == "canceled"
     assert page.is_hidden("#cancel") and page.is_enabled("#submit")
+    page.close()
+
+
+VIEW_PIXEL = """(([fx, fy]) => { const v = document.getElementById('view'), r = v.getBoundingClientRect();
+  const dpr = window.devicePixelRatio || 1;
+  return [...v.getContext('2d').getImageData(Math.round(fx * dpr), Math.round(fy * dpr), 1, 1).data]; })"""
+
+
+def test_compare_on_the_photo_with_a_divider_and_a_hold(stack, browser, tmp_path):
+    if stack.kind != "local":
+        pytest.skip("one storage driver is enough for the page")
+    flat = tmp_path / "flat.png"  # one colour, with a black bar the fill removes: before and after differ there
+    pixels = np.full((300, 420, 3), (40, 160, 220), np.uint8)
+    pixels[120:180, :] = 0
+    Image.fromarray(pixels).save(flat)
+    page = browser.new_page(viewport={"width": 1000, "height": 700})
+    page.goto(stack.api_url + "/")
+    page.set_input_files("#file", str(flat))
+    page.wait_for_selector("#status:has-text('420×300')")
+    page.keyboard.press("r")
+    box = page.locator("#view").bounding_box()
+    page.mouse.move(box["x"] + 5, box["y"] + box["height"] / 2 - 60)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] - 5, box["y"] + box["height"] / 2 + 60)
+    page.mouse.up()
+    page.select_option("#engine", "telea")
+    page.click("#submit")
+    page.wait_for_selector("#compare:not([hidden])", timeout=60_000)
+    frame = "new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))"
+    page.evaluate(frame)
+    mid_y = box["height"] / 2
+    left, right = (page.evaluate(VIEW_PIXEL, [box["width"] * fx, mid_y]) for fx in (0.3, 0.7))
+    assert max(left[:3]) < 40  # left of the divider: the photo as it was (the black bar)
+    assert right[2] > 150  # right of it: the result, the bar filled with the colour around it
+    assert page.is_disabled("#tool-brush") and page.is_disabled("#submit") and page.is_disabled("#clear")
+    # drag the divider (at the middle) to the left edge: the result everywhere
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + mid_y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 2, box["y"] + mid_y, steps=5)
+    page.mouse.up()
+    page.evaluate(frame)
+    assert page.evaluate(VIEW_PIXEL, [box["width"] * 0.3, mid_y])[2] > 150
+    # hold the photo away from the divider: the original while held
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + mid_y)
+    page.mouse.down()
+    page.evaluate(frame)
+    assert max(page.evaluate(VIEW_PIXEL, [box["width"] * 0.6, mid_y])[:3]) < 40
+    page.mouse.up()
+    page.evaluate(frame)
+    assert page.evaluate(VIEW_PIXEL, [box["width"] * 0.6, mid_y])[2] > 150
+    page.keyboard.press("Escape")  # back to the mask: tools again, and the status says so
+    page.wait_for_selector("#compare", state="hidden")
+    assert page.is_enabled("#tool-brush") and "Back to the mask" in page.locator("#status").text_content()
     page.close()
