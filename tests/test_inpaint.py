@@ -248,10 +248,10 @@ def test_batched_crops_equal_single_crops(pconv_inpainter):
 
 
 def test_missing_default_weights(monkeypatch, tmp_path):
-    from pconv import inpaint
+    from pconv import weights
     from pconv.weights import RandomWeightsWarning
 
-    monkeypatch.setattr(inpaint, "DEFAULT_WEIGHTS", tmp_path / "absent.safetensors")
+    monkeypatch.setattr(weights, "DEFAULT_WEIGHTS", tmp_path / "absent.safetensors")
     with pytest.raises(FileNotFoundError, match="no weights"):
         Inpainter.load("pconv")
     with pytest.warns(RandomWeightsWarning):
