@@ -189,7 +189,11 @@ function render() {
     uctx.fillRect(x, y, w, h);
     lastMarks = { x: Math.floor(x) - 2, y: Math.floor(y) - 2, w: Math.ceil(w) + 4, h: Math.ceil(h) + 4 };
   }
-  const p = state.pointer;  // the brush as a circle of its real size
+  let p = state.pointer;  // the brush as a circle of its real size
+  if (!p && state.preview) {
+    if (performance.now() < state.preview) { p = { vx: ui.width / 2, vy: ui.height / 2 }; schedule(); }
+    else state.preview = 0;
+  }
   if (p && (state.tool === "brush" || state.tool === "erase") && !state.spaceHeld) {
     const radius = (state.size / 2) * state.scale;
     uctx.beginPath();
@@ -330,7 +334,13 @@ function setTool(tool) {
   view.style.cursor = tool === "pan" ? "grab" : tool === "rect" ? "crosshair" : "none";
 }
 document.querySelectorAll("[data-tool]").forEach((b) => b.addEventListener("click", () => setTool(b.dataset.tool)));
-$("size").addEventListener("input", (e) => { state.size = Number(e.target.value); schedule(); });
+// a new size shows as the brush's circle in the middle of the photo for a moment: with a finger there is no
+// pointer to draw it at
+$("size").addEventListener("input", (e) => {
+  state.size = Number(e.target.value);
+  state.preview = performance.now() + 900;
+  schedule();
+});
 function restore(from, to) {  // undo or redo one edit: its region goes back, and what it held goes the other way
   if (!from.length) return;
   const e = from.pop();

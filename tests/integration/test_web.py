@@ -192,7 +192,8 @@ def test_the_canvas_follows_its_box_and_refits_the_photo(stack, browser, photo_p
     page.wait_for_selector("#status:has-text('420×300')")
     assert page.evaluate(BITMAP_MATCHES_BOX)
     before = page.evaluate("document.getElementById('view').height")
-    page.click("details.key summary")  # the layout changes with no window resize: the stage shrinks
+    # the layout changes with no window resize (the status line wrapping to more lines): the stage shrinks
+    page.evaluate("document.querySelector('footer').style.minHeight = '90px'")
     poll(page, BITMAP_MATCHES_BOX)
     assert page.evaluate("document.getElementById('view').height") < before
     page.set_viewport_size({"width": 844, "height": 390})  # the phone turned
@@ -372,4 +373,38 @@ def test_compare_on_the_photo_with_a_divider_and_a_hold(stack, browser, tmp_path
     page.keyboard.press("Escape")  # back to the mask: tools again, and the status says so
     page.wait_for_selector("#compare", state="hidden")
     assert page.is_enabled("#tool-brush") and "Back to the mask" in page.locator("#status").text_content()
+    page.close()
+
+
+UI_PIXELS_NEAR_CENTRE = """(() => { const u = document.getElementById('ui');
+  const d = u.getContext('2d').getImageData(0, 0, u.width, u.height).data; let n = 0;
+  for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+  return n; })()"""
+
+
+def test_on_a_phone_the_photo_gets_the_screen_and_the_tools_fit_a_finger(stack, browser, photo_png):
+    if stack.kind != "local":
+        pytest.skip("one storage driver is enough for the page")
+    page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=3, has_touch=True,
+                            is_mobile=True)
+    page.goto(stack.api_url + "/")
+    page.set_input_files("#file", str(photo_png))
+    page.wait_for_selector("#status:has-text('420×300')")
+    stage = page.locator("#stage").bounding_box()
+    assert stage["height"] >= 0.7 * 844, stage  # the photo gets most of the screen
+    tools = page.locator(".tools").bounding_box()
+    assert tools["y"] > stage["y"] + stage["height"] - 1  # one bar, below the photo
+    small = page.evaluate("""[...document.querySelectorAll('button, select, summary, label.file')]
+        .filter((e) => e.offsetParent !== null)
+        .map((e) => [e.id || e.textContent.trim(), e.getBoundingClientRect().height, e.getBoundingClientRect().width])
+        .filter(([, h, w]) => h < 44 || w < 44)""")
+    assert small == [], small  # touch targets of 44 px and more
+    titles = page.evaluate("[...document.querySelectorAll('.tools button')].map((b) => b.title)")
+    assert all("(" in t for t in titles if t != "Clear the mask"), titles  # each names its shortcut
+    assert page.evaluate(UI_PIXELS_NEAR_CENTRE) == 0
+    page.evaluate("(() => { const s = document.getElementById('size'); s.value = 120; "
+                  "s.dispatchEvent(new Event('input')); })()")
+    poll(page, UI_PIXELS_NEAR_CENTRE + " > 0")  # the new size, shown where a finger can see it
+    page.screenshot(path=str(ROOT / "docs" / "images" / "web-phone.png"))
+    poll(page, UI_PIXELS_NEAR_CENTRE + " === 0", timeout=5)  # and gone again
     page.close()
