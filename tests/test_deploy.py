@@ -64,7 +64,10 @@ def test_images_run_as_non_root_with_health_checks():
     for text in (api, worker):
         assert re.search(r"^USER 10001", text, re.M) and "HEALTHCHECK" in text
     assert "pip install torch" not in api and "[model]" not in api and "pip install ." in api  # no torch
-    assert "FROM nvidia/cuda" in worker and "torch==2.14.1" in worker and "'.[model]'" in worker
+    assert "ARG BASE=nvidia/cuda:" in worker and "torch==2.14.1" in worker and "'.[model]'" in worker
+    # the base image is a build argument (a local one where no registry can be reached), the public one by default
+    for text, default in ((api, "python:3.11-slim"), (worker, "nvidia/cuda:")):
+        assert f"ARG BASE={default}" in text and re.search(r"^FROM \$\{BASE\}$", text, re.M)
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".venv", ".git", ".sneaky", "runs", ".env"} <= set(ignored)
 
