@@ -11,7 +11,7 @@ import zlib
 
 import numpy as np
 from isal import isal_zlib
-from PIL import Image, ImageOps
+from PIL import ExifTags, Image, ImageOps
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 HOLE_THRESHOLD = 128  # grey ≥ 128 is a hole (white = remove)
@@ -34,6 +34,20 @@ class InpaintError(ValueError):
 
 class MaskSizeMismatch(InpaintError):
     code = "mask_size_mismatch"
+
+
+def without_thumbnail(exif: bytes) -> bytes:
+    """EXIF less its thumbnail (IFD1): a small copy of the photo as it was, the removed object still in it, which
+    viewers and file browsers show. Every other tag, the Exif and GPS sub-IFDs included, is kept; EXIF without a
+    thumbnail, or that cannot be read, is returned as it is."""
+    try:
+        parsed = Image.Exif()
+        parsed.load(exif)
+        if not parsed.get_ifd(ExifTags.IFD.IFD1):
+            return exif
+        return parsed.tobytes()  # Pillow writes IFD0 and its sub-IFDs, never IFD1
+    except Exception:
+        return exif
 
 
 def orientation(image: Image.Image) -> int:
@@ -212,6 +226,8 @@ def encode(image: Image.Image, fp, fmt: str, quality: int | None = None, lossles
     for key in ("icc_profile", "exif"):
         if image.info.get(key):
             params[key] = image.info[key]
+    if "exif" in params:
+        params["exif"] = without_thumbnail(params["exif"])
     if fmt == "JPEG":
         if image.mode not in ("RGB", "L", "CMYK"):
             raise InpaintError(f"JPEG cannot hold a {image.mode} image; write PNG or WebP", "unsupported_format")

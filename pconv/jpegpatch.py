@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, JpegImagePlugin
 
-from .images import orientation
+from .images import orientation, without_thumbnail
 
 log = logging.getLogger("pconv.jpegpatch")
 
@@ -274,7 +274,25 @@ def _patch(original: bytes, layout: JpegLayout, filled: Image.Image, hole: np.nd
         if layout.restart_interval:
             options += ["-restart", f"{layout.restart_interval}B"]
         _run(tool, "-drop", f"+{x}+{y}", tmp / "patch.jpg", *options, "-outfile", tmp / "out.jpg", tmp / "in.jpg")
-        return (tmp / "out.jpg").read_bytes()
+        return _drop_exif_thumbnail((tmp / "out.jpg").read_bytes())
+
+
+def _drop_exif_thumbnail(jpeg: bytes) -> bytes:
+    """The file with its EXIF segment (APP1) written again without the thumbnail (``without_thumbnail``); the
+    rest byte for byte."""
+    at = 2
+    while at + 4 <= len(jpeg) and jpeg[at] == 0xFF:
+        marker, length = jpeg[at + 1], int.from_bytes(jpeg[at + 2 : at + 4], "big")
+        if marker == 0xDA:
+            break
+        body = jpeg[at + 4 : at + 2 + length]
+        if marker == 0xE1 and body.startswith(b"Exif\0\0"):
+            lean = without_thumbnail(body)
+            if lean is body or len(lean) + 2 > 0xFFFF:
+                return jpeg
+            return jpeg[:at] + b"\xff\xe1" + (len(lean) + 2).to_bytes(2, "big") + lean + jpeg[at + 2 + length :]
+        at += 2 + length
+    return jpeg
 
 
 def _run(tool: str, *args: object) -> None:
@@ -295,6 +313,8 @@ def _encode_like(source: Image.Image, filled: Image.Image) -> bytes:
     for key in ("exif", "icc_profile", "xmp", "comment", "dpi"):
         if source.info.get(key):
             params[key] = source.info[key]
+    if "exif" in params:
+        params["exif"] = without_thumbnail(params["exif"])
     out = BytesIO()
     filled.save(out, "JPEG", **params)
     return out.getvalue()

@@ -205,3 +205,45 @@ def test_a_window_decoded_alone_gives_the_same_file_as_the_whole_photo(tag):
     [part] = telea.inpaint_many([(window.image, inside)])
     result, patched = write_jpeg(original, part, inside.hole(), window.origin)
     assert patched and result == expected
+
+
+def exif_with_thumbnail(thumbnail: bytes, tag: int) -> bytes:
+    """EXIF as cameras write it: IFD0 (Orientation, Make) and IFD1 pointing at a JPEG thumbnail."""
+    import struct
+
+    ifd0 = struct.pack("<H", 2) + struct.pack("<HHIHH", 0x0112, 3, 1, tag, 0) + struct.pack("<HHI4s", 0x010F, 2, 4,
+                                                                                           b"cam\0")
+    ifd1_at = 8 + len(ifd0) + 4
+    thumb_at = ifd1_at + 2 + 2 * 12 + 4
+    ifd1 = (struct.pack("<H", 2) + struct.pack("<HHII", 0x0201, 4, 1, thumb_at)
+            + struct.pack("<HHII", 0x0202, 4, 1, len(thumbnail)) + struct.pack("<I", 0))
+    return b"Exif\0\0II*\0" + struct.pack("<I", 8) + ifd0 + struct.pack("<I", ifd1_at) + ifd1 + thumbnail
+
+
+@pytest.mark.parametrize("jpegtran_there", [True, False])
+def test_results_drop_the_exif_thumbnail_where_the_object_still_shows(monkeypatch, jpegtran_there):
+    from pconv.images import encode
+
+    small = io.BytesIO()
+    scene(32, 24, seed=4).save(small, "JPEG", quality=70)
+    thumbnail = small.getvalue()
+    out = io.BytesIO()
+    scene(240, 160, seed=4).save(out, "JPEG", quality=85, exif=exif_with_thumbnail(thumbnail, 6))
+    original = out.getvalue()
+    assert thumbnail in original
+    if not jpegtran_there:  # encoded whole, like the input
+        monkeypatch.setattr(jpegpatch, "jpegtran", lambda: None)
+    upright = ImageOps.exif_transpose(Image.open(io.BytesIO(original)))
+    hole = box_hole((upright.height, upright.width), (20, 30, 60, 70))
+    result, patched = write_jpeg(original, fill(original, hole), hole)
+    assert patched is jpegtran_there and thumbnail not in result
+    exif = Image.open(io.BytesIO(result)).getexif()
+    assert exif[0x0112] == 6 and exif[0x010F] == "cam"  # every other tag kept
+    if jpegtran_there:
+        hole_stored = np.asarray(Image.fromarray(hole.view(np.uint8)).transpose(jpegpatch.TO_STORED[6])).astype(bool)
+        check_patched(original, result, hole_stored)
+    converted = fill(original, hole)
+    converted.info["exif"] = exif_with_thumbnail(thumbnail, 1)  # as a decoded JPEG carries it
+    as_png = io.BytesIO()
+    encode(converted, as_png, "PNG")  # another format: no thumbnail either
+    assert thumbnail not in as_png.getvalue() and Image.open(as_png).getexif()[0x010F] == "cam"
