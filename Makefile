@@ -13,7 +13,8 @@ $(BIN)/python:
 # torch and torchvision first, pinned: pip takes them from this machine's disk
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install -q -e '.[dev]'
+	# setuptools' box about editable installs says nothing a user of this checkout needs (issue 20)
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
