@@ -74,7 +74,7 @@ def test_paint_submit_compare(stack, browser, photo_png):
     for _ in range(5):
         page.keyboard.press("ArrowLeft")  # the divider to a quarter of the photo
     page.evaluate("new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
-    page.screenshot(path=str(ROOT / "docs" / "images" / "web.png"))
+    page.screenshot(path=str(ROOT / "docs" / "images" / "web.jpg"), type="jpeg", quality=85)
 
     job_id = page.evaluate("document.getElementById('stage').dataset.jobId")
     assert page.evaluate("document.getElementById('stage').dataset.result") == "420x300"
@@ -385,7 +385,7 @@ UI_PIXELS_NEAR_CENTRE = """(() => { const u = document.getElementById('ui');
 def test_on_a_phone_the_photo_gets_the_screen_and_the_tools_fit_a_finger(stack, browser, photo_png):
     if stack.kind != "local":
         pytest.skip("one storage driver is enough for the page")
-    page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=3, has_touch=True,
+    page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2, has_touch=True,
                             is_mobile=True)
     page.goto(stack.api_url + "/")
     page.set_input_files("#file", str(photo_png))
@@ -405,6 +405,6 @@ def test_on_a_phone_the_photo_gets_the_screen_and_the_tools_fit_a_finger(stack, 
     page.evaluate("(() => { const s = document.getElementById('size'); s.value = 120; "
                   "s.dispatchEvent(new Event('input')); })()")
     poll(page, UI_PIXELS_NEAR_CENTRE + " > 0")  # the new size, shown where a finger can see it
-    page.screenshot(path=str(ROOT / "docs" / "images" / "web-phone.png"))
+    page.screenshot(path=str(ROOT / "docs" / "images" / "web-phone.jpg"), type="jpeg", quality=85)
     poll(page, UI_PIXELS_NEAR_CENTRE + " === 0", timeout=5)  # and gone again
     page.close()
