@@ -13,6 +13,7 @@ import os
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -87,10 +88,15 @@ class State:
 SUFFIXES = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
 
 
-def result_name(photo_name: str, output: str) -> str:
-    """The result's file name in the output folder: the photo's, with the extension of the format asked for."""
+def result_name(photo_name: str, output: str, shared_stems: frozenset[str] = frozenset()) -> str:
+    """The result's file name in the output folder: the photo's, with the extension of the format asked for. Photos
+    whose names differ only by extension (``a.jpg``, ``a.png``, in ``shared_stems``) keep theirs in front of the
+    new one (``a.jpg.png``): converted, they would otherwise overwrite each other."""
     suffix = SUFFIXES.get(output)
-    return photo_name if suffix is None else str(Path(photo_name).with_suffix(suffix))
+    if suffix is None:
+        return photo_name
+    stem = Path(photo_name).stem
+    return f"{photo_name}{suffix}" if stem in shared_stems else f"{stem}{suffix}"
 
 
 def run_batch(client: SneakyClient, photos_dir: str, out_dir: str, masks_dir: str | None = None,
@@ -196,10 +202,12 @@ def _create(client: SneakyClient, state: State, plan: Plan, key: str, items: lis
         state.save()
         raise BatchRefused(exc, [item["metadata"]["file"] for item in items]) from None
     masks = {photo.name: mask.name for photo, mask in plan.pairs}
+    stems = Counter(photo.stem for photo, _ in plan.pairs)
+    shared = frozenset(stem for stem, n in stems.items() if n > 1)
     for job_id, item in zip(batch.job_ids, items):
         name = item["metadata"]["file"]
         state.photos[name] = {"job_id": job_id, "batch_id": batch.id, "mask": masks.get(name, ""), "status": "queued",
-                              "result": result_name(name, output)}
+                              "result": result_name(name, output, shared)}
     state.pending = None
     state.save()
 

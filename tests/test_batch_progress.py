@@ -18,3 +18,12 @@ def test_the_rate_counts_only_what_this_run_ended(tmp_path, monkeypatch):
     for i in range(4, 6):
         state.photos[f"q{i}"] = {"status": "succeeded", "downloaded": True}
     assert progress.ended() == 11 and progress.rate() == 0.2  # 2 photos in 10 s
+
+
+def test_converted_results_of_photos_sharing_a_name_do_not_overwrite_each_other():
+    from client.batch import result_name
+
+    assert result_name("a.jpg", "same") == "a.jpg"
+    assert result_name("a.jpg", "png") == "a.png" and result_name("b.png", "jpeg") == "b.jpg"
+    shared = frozenset({"a"})  # a.jpg and a.png in one folder
+    assert {result_name("a.jpg", "png", shared), result_name("a.png", "png", shared)} == {"a.jpg.png", "a.png.png"}
