@@ -59,11 +59,11 @@ plan = inpainter.plan(hole)
 del hole
 window = decode_window(image_bytes, plan.bounds()) if patches(fmt, output, None) else None
 if window is not None:
-    image, plan, origin = window.image, plan.within(window.box), window.origin
+    image, plan = window.image, plan.within(window.box)
 else:
-    image, origin = _decode_photo(photo, mask_size, fmt), None
+    image = _decode_photo(photo, mask_size, fmt)
 [result] = inpainter.inpaint_many([(image, plan)], in_place=True)
-written = write_result(image_bytes, fmt, result, plan.hole, output, None, origin)
+written = write_result(image_bytes, fmt, result, plan.hole, output, None, window)
 print(json.dumps({"seconds": time.perf_counter() - start, "peak_kb": PEAK, "before_kb": base,
                   "patched": written.patched}))
 """.replace("PEAK", PEAK)

@@ -167,6 +167,7 @@ class Window:
     image: Image.Image
     box: Box
     origin: tuple[int, int]
+    cut: bytes = b""  # the rectangle as jpegtran cut it: the patch is cut from it, not from the whole file again
 
 
 def decode_window(original: bytes, box: Box) -> Window | None:
@@ -189,21 +190,22 @@ def decode_window(original: bytes, box: Box) -> Window | None:
         (tmp / "in.jpg").write_bytes(original)
         _run(tool, "-crop", f"{x1 - x0}x{y1 - y0}+{x0}+{y0}", "-copy", "none", "-outfile", tmp / "window.jpg",
              tmp / "in.jpg")
-        with Image.open(tmp / "window.jpg") as cut:
+        cut_bytes = (tmp / "window.jpg").read_bytes()
+        with Image.open(BytesIO(cut_bytes)) as cut:
             cut.load()
             image = cut.transpose(TO_UPRIGHT[tag]) if tag in TO_UPRIGHT else cut.copy()
     if image.mode not in ("RGB", "L"):
         return None
     upright = _map_box((x0, y0, x1, y1), _upright_point, tag, layout.width, layout.height)
-    return Window(image, upright, (x0, y0))
+    return Window(image, upright, (x0, y0), cut_bytes)
 
 
 def write_jpeg(original: bytes, filled: Image.Image, hole: np.ndarray,
-               origin: tuple[int, int] | None = None) -> tuple[bytes, bool]:
+               window: Window | None = None) -> tuple[bytes, bool]:
     """The result of a JPEG job: ``filled`` (upright, the input's pixels outside ``hole``) as the input's
     file with the touched blocks patched, or encoded whole like the input where it cannot be patched.
-    Returns the bytes and whether they were patched. ``origin``: ``filled`` and ``hole`` are a ``Window``'s,
-    whose stored top-left corner this is (then the file is always patched)."""
+    Returns the bytes and whether they were patched. ``window``: ``filled`` and ``hole`` are that ``Window``'s
+    (then the file is always patched)."""
     with Image.open(BytesIO(original)) as source:
         turn = TO_STORED.get(orientation(source))
         if turn is not None:  # back to the stored layout: the blocks are the file's, and so is the tag
@@ -211,10 +213,10 @@ def write_jpeg(original: bytes, filled: Image.Image, hole: np.ndarray,
             hole = np.asarray(Image.fromarray(hole.view(np.uint8)).transpose(turn)).astype(bool)
         layout = read_layout(original)
         tool = jpegtran()
-        if origin is not None:  # a window was cut, so the file can be patched; no whole photo to encode anyway
+        if window is not None:  # a window was cut, so the file can be patched; no whole photo to encode anyway
             if layout is None or tool is None:
                 raise ValueError("a window of a JPEG that cannot be patched")
-            return _patch(original, layout, filled, hole, tool, origin), True
+            return _patch(original, layout, filled, hole, tool, window.origin, window.cut), True
         if layout is not None and layout.patchable and tool is not None and filled.mode in ("RGB", "L"):
             try:
                 return _patch(original, layout, filled, hole, tool, (0, 0)), True
@@ -226,8 +228,10 @@ def write_jpeg(original: bytes, filled: Image.Image, hole: np.ndarray,
 
 
 def _patch(original: bytes, layout: JpegLayout, filled: Image.Image, hole: np.ndarray, tool: str,
-           origin: tuple[int, int]) -> bytes:
-    """``filled`` and ``hole`` in the stored layout, their top-left corner at ``origin`` (on the MCU grid)."""
+           origin: tuple[int, int], cut: bytes = b"") -> bytes:
+    """``filled`` and ``hole`` in the stored layout, their top-left corner at ``origin`` (on the MCU grid); ``cut``:
+    the window's own JPEG, whose blocks are the file's from ``origin`` on (a small file to cut the patch from, where
+    cutting from the original reads every block of the photo once more)."""
     import jpeglib
 
     touched = touched_mcus(hole, layout.mcu)
@@ -243,7 +247,12 @@ def _patch(original: bytes, layout: JpegLayout, filled: Image.Image, hole: np.nd
         tmp = Path(folder)
         (tmp / "in.jpg").write_bytes(original)
         # the rectangle of whole MCUs around the hole, its blocks as they are
-        _run(tool, "-crop", f"{w}x{h}+{x}+{y}", "-copy", "none", "-outfile", tmp / "kept.jpg", tmp / "in.jpg")
+        if cut:
+            (tmp / "cut.jpg").write_bytes(cut)
+            _run(tool, "-crop", f"{w}x{h}+{x - ox}+{y - oy}", "-copy", "none", "-outfile", tmp / "kept.jpg",
+                 tmp / "cut.jpg")
+        else:
+            _run(tool, "-crop", f"{w}x{h}+{x}+{y}", "-copy", "none", "-outfile", tmp / "kept.jpg", tmp / "in.jpg")
         kept = jpeglib.read_dct(str(tmp / "kept.jpg"))
         # the same rectangle coded from the filled pixels, with the input's tables and sampling
         pixels = np.asarray(filled.crop((x - ox, y - oy, x - ox + w, y - oy + h)))

@@ -10,11 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from io import BytesIO
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
 from .images import InpaintError, encode
+
+if TYPE_CHECKING:
+    from .jpegpatch import Window
 
 OUTPUTS = {"same": None, "png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 QUALITY_OUTPUTS = ("jpeg", "webp")
@@ -71,16 +75,15 @@ def patches(source_format: str, output: str, quality: int | None) -> bool:
 
 
 def write_result(original: bytes, source_format: str, result: Image.Image, hole: Callable[[], np.ndarray],
-                 output: str = "same", quality: int | None = None,
-                 origin: tuple[int, int] | None = None) -> Written:
+                 output: str = "same", quality: int | None = None, window: Window | None = None) -> Written:
     """``result`` (upright, the input's pixels outside the hole) in the format ``output`` asks for. ``hole()``
-    gives the upright hole, asked for only where a JPEG is patched. ``origin``: ``result`` is a window of the
-    photo (``pconv.jpegpatch.decode_window``), whose stored corner this is."""
+    gives the upright hole, asked for only where a JPEG is patched. ``window``: ``result`` is that window of the
+    photo (``pconv.jpegpatch.decode_window``)."""
     fmt = result_format(source_format, output)
     if patches(source_format, output, quality):
         from .jpegpatch import write_jpeg
 
-        data, patched = write_jpeg(original, result, hole(), origin)
+        data, patched = write_jpeg(original, result, hole(), window)
         return Written(data, fmt, patched)
     lossless = fmt == "WEBP" and quality is None and (
         source_format == "PNG" or (source_format == "WEBP" and is_lossless_webp(original)))

@@ -203,7 +203,7 @@ def test_a_window_decoded_alone_gives_the_same_file_as_the_whole_photo(tag):
     assert window.image.width * window.image.height < upright.width * upright.height / 2
     inside = plan.within(window.box)
     [part] = telea.inpaint_many([(window.image, inside)])
-    result, patched = write_jpeg(original, part, inside.hole(), window.origin)
+    result, patched = write_jpeg(original, part, inside.hole(), window)
     assert patched and result == expected
 
 

@@ -58,7 +58,7 @@ class Work:
     attempt: int = 0  # the attempt this worker runs: its transitions are fenced to it
     image: Image.Image | None = None
     original: bytes = b""  # the photo's file: a JPEG result is this file with the hole's blocks patched
-    origin: tuple[int, int] | None = None  # only a window of the JPEG was decoded: its corner in the file
+    window: Window | None = None  # only this window of the JPEG was decoded
     plan: Plan | None = None  # the crops to fill
     fmt: str = ""
     hole_ratio: float = 0.0
@@ -229,7 +229,7 @@ def _load(services: Services, job_id: str) -> Work:
         del hole
         window = _window(w, image_bytes, photo, mask_size)
         if window is not None:  # a JPEG to patch: only the hole's surroundings are decoded
-            w.image, w.plan, w.origin = window.image, w.plan.within(window.box), window.origin
+            w.image, w.plan, w.window = window.image, w.plan.within(window.box), window
         else:
             w.image = _decode_photo(photo, mask_size, w.fmt)
     except Exception as exc:
@@ -280,14 +280,16 @@ def _store(services: Services, w: Work) -> str:
     result_key = None
     try:
         assert w.job is not None and w.result is not None and w.plan is not None, "only filled jobs are stored"
-        written = write_result(w.original, w.fmt, w.result, w.plan.hole, w.job.output, w.job.quality, w.origin)
+        windowed = w.window is not None  # the result is a window of the photo: its size is the photo's, not its own
+        written = write_result(w.original, w.fmt, w.result, w.plan.hole, w.job.output, w.job.quality, w.window)
+        w.window = None
         w.original = b""
         # one object per attempt: a late original cleaning up after itself never takes the re-run's
         result_key = w.job.object_key(f"result-{w.attempt}{EXTENSIONS[written.format]}")
         retrying(lambda: storage.put(result_key, written.data, ACCEPTED_FORMATS[written.format]),
                  f"job {w.job_id}: store")
         info = {**w.job.input, "hole_ratio": round(w.hole_ratio, 6)}
-        width, height = (w.job.input["width"], w.job.input["height"]) if w.origin else w.result.size
+        width, height = (w.job.input["width"], w.job.input["height"]) if windowed else w.result.size
         result: dict[str, Any] = {"width": width, "height": height, "format": written.format}
         if written.format == "JPEG" and w.fmt == "JPEG":
             result["patched"] = written.patched  # only the blocks at the hole coded anew, or the whole photo
