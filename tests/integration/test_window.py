@@ -9,7 +9,7 @@ import redis
 from core.keyspace import QUEUES
 from core.leases import Leases
 from core.window import InteractiveWindow
-from tests.helpers import frozen_workers, mask_for, photo, png_bytes, submit, wait_done
+from tests.helpers import eventually, frozen_workers, mask_for, photo, png_bytes, submit, wait_done
 from tests.servers import ServiceStack
 
 
@@ -43,7 +43,9 @@ def test_interactive_jobs_submitted_together_run_as_one_group(lone_env, log_dir)
                  if line.startswith("{") and '"job ' in line and "succeeded" in line]
         assert sorted(e["job_id"] for e in ended) == sorted(ids)
         assert [e["group"] for e in ended] == [4] * 4  # one task filled all four together
-        # four tokens were sent, one per job: the three that came after found nothing and are gone too
-        assert redis.Redis.from_url(env["SNEAKY_REDIS_URL"]).llen(QUEUES[0]) == 0
+        # four tokens were sent, one per job: the three that came after find nothing and are gone too (the worker
+        # takes them after the group it filled: on a busy machine a moment after the jobs have ended)
+        queue = redis.Redis.from_url(env["SNEAKY_REDIS_URL"])
+        eventually(lambda: queue.llen(QUEUES[0]) == 0, 20, what="the leftover tokens to be taken")
     finally:
         stack.stop()
