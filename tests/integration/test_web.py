@@ -150,6 +150,15 @@ PHOTO_EXTENT = """(() => { const v = document.getElementById('view');
   return [x0, y0, x1, y1, v.width, v.height]; })()"""
 
 
+def opened(browser, url: str, photo, width: int = 1000, height: int = 700):
+    """A new page at ``url`` with ``photo`` (420×300) open in it."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.goto(url + "/")
+    page.set_input_files("#file", str(photo))
+    page.wait_for_selector("#status:has-text('420×300')")
+    return page
+
+
 def paint(page, dx=0, dy=0):
     box = page.locator("#view").bounding_box()
     cx, cy = box["x"] + box["width"] / 2 + dx, box["y"] + box["height"] / 2 + dy
@@ -207,10 +216,7 @@ def test_the_canvas_follows_its_box_and_refits_the_photo(stack, browser, photo_p
 def test_keys_reach_the_tools_and_a_focused_button_keeps_enter(stack, browser, photo_png):
     if stack.kind != "local":
         pytest.skip("one storage driver is enough for the page")
-    page = browser.new_page(viewport={"width": 1000, "height": 700})
-    page.goto(stack.api_url + "/")
-    page.set_input_files("#file", str(photo_png))
-    page.wait_for_selector("#status:has-text('420×300')")
+    page = opened(browser, stack.api_url, photo_png)
     page.click("#size")  # after the slider ...
     page.keyboard.press("e")  # ... the shortcuts still work
     assert page.get_attribute("#tool-erase", "aria-pressed") == "true"
@@ -304,10 +310,7 @@ def test_a_running_job_shows_its_time_and_can_be_canceled(stack, browser, photo_
         pytest.skip("one storage driver is enough for the page")
     from tests.helpers import frozen_workers
 
-    page = browser.new_page(viewport={"width": 1000, "height": 700})
-    page.goto(stack.api_url + "/")
-    page.set_input_files("#file", str(photo_png))
-    page.wait_for_selector("#status:has-text('420×300')")
+    page = opened(browser, stack.api_url, photo_png)
     paint(page)
     page.select_option("#engine", "telea")
     assert page.is_hidden("#cancel")
